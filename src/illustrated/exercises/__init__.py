@@ -1,0 +1,41 @@
+"""Check functions for the book's exercises; each raises an AssertionError that names the mistake.
+
+``from illustrated.exercises import check_softmax`` and call ``check_softmax(my_softmax)``: it prints
+"Correct! ..." or raises :class:`ExerciseError` with a one-sentence message. The shared machinery
+is in :mod:`illustrated.exercises.checks`, the checks of chapters 1 to 6 in :mod:`~illustrated.exercises.part1`.
+"""
+
+from illustrated.exercises.checks import Case, ExerciseError, Mistake, compare_with_reference
+from illustrated.exercises.part1 import (
+    check_causal_mask,
+    check_dot_product_variance,
+    check_embedding,
+    check_masked_softmax,
+    check_merge_heads,
+    check_multi_head_attention,
+    check_qkv,
+    check_scaled_scores,
+    check_self_attention,
+    check_softmax,
+    check_split_heads,
+    check_token_ids,
+)
+
+__all__ = [
+    "Case",
+    "Mistake",
+    "ExerciseError",
+    "compare_with_reference",
+    "check_token_ids",
+    "check_embedding",
+    "check_qkv",
+    "check_scaled_scores",
+    "check_dot_product_variance",
+    "check_softmax",
+    "check_masked_softmax",
+    "check_causal_mask",
+    "check_self_attention",
+    "check_split_heads",
+    "check_merge_heads",
+    "check_multi_head_attention",
+]
