@@ -1,5 +1,19 @@
 """Data: vocabularies and tokenizers, the built-in translation task, the Multi30k loader, batches with masks."""
 
+from illustrated.data.batching import Batch, iterate_batches, make_batch, pad_sequences
 from illustrated.data.special_tokens import BOS, BOS_ID, EOS, EOS_ID, PAD, PAD_ID, SPECIAL_TOKENS, UNK, UNK_ID
+from illustrated.data.synthetic import (
+    TranslationExample,
+    TranslationTask,
+    make_number_task,
+    reordered_positions,
+    translate_number,
+)
+from illustrated.data.vocab import Vocabulary
 
-__all__ = ["PAD", "BOS", "EOS", "UNK", "SPECIAL_TOKENS", "PAD_ID", "BOS_ID", "EOS_ID", "UNK_ID"]
+__all__ = [
+    "PAD", "BOS", "EOS", "UNK", "SPECIAL_TOKENS", "PAD_ID", "BOS_ID", "EOS_ID", "UNK_ID",
+    "Vocabulary",
+    "TranslationExample", "TranslationTask", "make_number_task", "translate_number", "reordered_positions",
+    "Batch", "pad_sequences", "make_batch", "iterate_batches",
+]
