@@ -4,7 +4,9 @@ Every function returns a matplotlib ``Figure`` that a notebook displays once, as
 Colours, cell sizes and fonts come from :mod:`illustrated.plots.style`.
 """
 
-from illustrated.plots.cells import vector_cells
+from illustrated.plots.attention import attention_lines, heads_side_by_side, score_matrix, weighted_sum
+from illustrated.plots.cells import matrix_product, vector_cells
+from illustrated.plots.curves import probability_bars, scaling_experiment
 from illustrated.plots.style import HEAD_COLORS, ROLE_COLORS, role_cmap, role_color, style_context, weight_cmap
 
 __all__ = [
@@ -15,4 +17,11 @@ __all__ = [
     "weight_cmap",
     "style_context",
     "vector_cells",
+    "matrix_product",
+    "score_matrix",
+    "heads_side_by_side",
+    "attention_lines",
+    "weighted_sum",
+    "probability_bars",
+    "scaling_experiment",
 ]

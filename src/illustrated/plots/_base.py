@@ -76,7 +76,7 @@ def text_width(labels, font_size: float | None = None) -> float:
 
 
 def cell_figure(columns: float, rows: float, *, left: float = 0.05, top: float = 0.05,
-                right: float = 0.05, bottom: float = 0.05):
+                right: float = 0.1, bottom: float = 0.05):
     """Create a figure whose axes measure ``columns`` x ``rows`` cells at the book's cell size.
 
     The margins (inches) leave room for labels and titles, which are drawn outside the axes.

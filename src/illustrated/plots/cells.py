@@ -5,7 +5,7 @@ from __future__ import annotations
 from illustrated.plots._base import as_matrix, cell_figure, check_labels, draw_cells, text_width
 from illustrated.plots.style import CELL_HEIGHT, CELL_WIDTH, RC_PARAMS, TITLE_SIZE, role_color
 
-__all__ = ["vector_cells"]
+__all__ = ["vector_cells", "matrix_product"]
 
 
 def vector_cells(values, labels=None, *, role: str = "embedding", column_labels=None, decimals: int = 2,
@@ -60,4 +60,51 @@ def vector_cells(values, labels=None, *, role: str = "embedding", column_labels=
         offset = 0.55 if column_labels is not None else 0.15
         ax.text(columns / 2, -offset, title, ha="center", va="bottom", fontsize=TITLE_SIZE,
                 color=role_color(role), fontweight="bold")
+    return figure
+
+
+def matrix_product(left, right, result, *, roles=("embedding", "query", "query"), names=("X", "W", "XW"),
+                   labels=None, decimals: int = 2, title: str | None = None):
+    """Draw a matrix product ``left x right = result`` as three blocks of cells, as in X x W^Q = Q.
+
+    Args:
+        left: ``(rows, inner)``; right: ``(inner, columns)``; result: ``(rows, columns)``.
+        roles: the role (colour) of each of the three blocks.
+        names: a name written above each block; matplotlib math such as ``"$W^Q$"`` works.
+        labels: one label per row of ``left`` and ``result``, usually the tokens.
+        decimals: digits after the point in each cell.
+        title: drawn above the figure.
+
+    Raises ValueError when the shapes do not fit together, naming all three.
+    """
+    left, right, result = as_matrix(left, "left"), as_matrix(right, "right"), as_matrix(result, "result")
+    if left.shape[1] != right.shape[0] or result.shape != (left.shape[0], right.shape[1]):
+        raise ValueError(
+            f"shapes do not form a product: left {left.shape} x right {right.shape} gives "
+            f"({left.shape[0]}, {right.shape[1]}), but result has shape {result.shape}"
+        )
+    if len(roles) != 3 or len(names) != 3:
+        raise ValueError(f"pass three roles and three names, one per block; got {len(roles)} and {len(names)}")
+    labels = check_labels(labels, left.shape[0], "labels")
+
+    gap = 1.0  # cells between blocks, where "x" and "=" go
+    blocks = (left, right, result)
+    starts = [0.0, left.shape[1] + gap, left.shape[1] + gap + right.shape[1] + gap]
+    columns = starts[2] + result.shape[1]
+    rows = max(left.shape[0], right.shape[0])
+    top = 0.35 + 0.25 * (title is not None)
+    figure, ax = cell_figure(columns, rows, left=0.05 + text_width(labels), top=top)
+
+    for block, start, role, name in zip(blocks, starts, roles, names):
+        draw_cells(ax, block, role=role, left=start, decimals=decimals)
+        ax.text(start + block.shape[1] / 2, -0.15, name, ha="center", va="bottom", fontsize=TITLE_SIZE,
+                color=role_color(role), fontweight="bold")
+    middle = left.shape[0] / 2
+    ax.text(starts[1] - gap / 2, middle, "\u00d7", ha="center", va="center", fontsize=TITLE_SIZE + 4)
+    ax.text(starts[2] - gap / 2, middle, "=", ha="center", va="center", fontsize=TITLE_SIZE + 4)
+    if labels is not None:
+        for i, label in enumerate(labels):
+            ax.text(-0.15, i + 0.5, label, ha="right", va="center", fontsize=RC_PARAMS["font.size"] + 0.5)
+    if title is not None:
+        ax.text(columns / 2, -0.65, title, ha="center", va="bottom", fontsize=TITLE_SIZE)
     return figure

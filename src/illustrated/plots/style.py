@@ -46,6 +46,7 @@ ROLE_COLORS: dict[str, str] = {
     "encoder": "#3f9a4f",
     "decoder": "#7b52ab",
     "cross": "#e07b00",
+    "neutral": "#4d4d4d",  # anything without a role: one-hot vectors, counts
 }
 # Role aliases that read more naturally in some chapters.
 _ALIASES = {"input": "embedding", "x": "embedding", "q": "query", "k": "key", "v": "value",
@@ -100,8 +101,12 @@ def role_cmap(role: str) -> LinearSegmentedColormap:
 
 
 def weight_cmap(role: str = "score") -> LinearSegmentedColormap:
-    """Return a colour map on [0, 1] from white to the role's colour, for weights and probabilities."""
-    return LinearSegmentedColormap.from_list(f"illustrated_{role}_weights", ["#ffffff", role_color(role)], N=256)
+    """Return a colour map on [0, 1] from white to a colour, for weights and probabilities.
+
+    ``role`` is a role name ("score", "value", ...) or a colour such as an entry of HEAD_COLORS.
+    """
+    color = role if isinstance(role, str) and role.startswith("#") else role_color(role)
+    return LinearSegmentedColormap.from_list(f"illustrated_{role}_weights", ["#ffffff", color], N=256)
 
 
 def text_color_for(face_color) -> str:
