@@ -62,7 +62,7 @@ class TransformerConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.num_decoder_layers is None:
             self.num_decoder_layers = self.num_layers
-        if self.num_decoder_layers < 1:
+        if not isinstance(self.num_decoder_layers, int) or self.num_decoder_layers < 1:
             raise ValueError(f"num_decoder_layers must be a positive integer, got {self.num_decoder_layers!r}")
         if self.d_model % self.num_heads:
             raise ValueError(
@@ -174,6 +174,17 @@ class MultiHeadAttention(nn.Module):
                 f"query, key and value must be (batch, seq_len, d_model), got shapes "
                 f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}"
             )
+        sizes = (query.shape[-1], key.shape[-1], value.shape[-1])
+        if sizes != (self.d_model,) * 3:
+            raise ValueError(
+                f"query, key and value must have d_model={self.d_model} features, got {sizes[0]}, {sizes[1]} "
+                f"and {sizes[2]}"
+            )
+        if key.shape[:2] != value.shape[:2] or query.shape[0] != key.shape[0]:
+            raise ValueError(
+                f"query, key and value must share the batch size, and key and value the length; got shapes "
+                f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}"
+            )
         batch, q_len, _ = query.shape
         k_len = key.shape[1]
         q = self._split(self.q_proj(query))  # (batch, h, q_len, d_k)
@@ -227,11 +238,15 @@ class PositionalEncoding(nn.Module):
 
     The table ``(max_len, d_model)`` is precomputed in the paper's interleaved layout
     (sine in even columns, cosine in odd columns). Shape: ``(batch, seq_len, d_model)`` in and out.
+
+    The table is computed in float64 and stored in the default dtype, so a module built under
+    ``torch.set_default_dtype(torch.float64)`` contains the exact values, while ``.double()`` on a
+    float32 module only widens float32 values.
     """
 
     def __init__(self, d_model: int, max_len: int = 512):
         super().__init__()
-        table = torch.tensor(_positional_encoding_table(max_len, d_model), dtype=torch.float32)
+        table = torch.tensor(_positional_encoding_table(max_len, d_model), dtype=torch.get_default_dtype())
         self.register_buffer("table", table, persistent=False)  # recomputed, so not stored in checkpoints
 
     def forward(self, x):

@@ -99,9 +99,12 @@ def softmax(x, axis: int = -1):
     results. Entries equal to ``-inf`` get probability 0, and a slice that is ``-inf``
     everywhere (a query with every key masked) gives all zeros instead of NaN.
     """
-    x = np.asarray(x, dtype=np.result_type(x, np.float32))
+    x = np.asarray(x)
+    x = x.astype(np.result_type(x.dtype, np.float32), copy=False)  # integers and float16 become floats
     if np.isnan(x).any():
         raise ValueError("softmax input contains NaN; check the scores that were passed in")
+    if np.isposinf(x).any():
+        raise ValueError("softmax input contains +inf; mask a key with -inf (or a boolean mask), never +inf")
     x_max = np.max(x, axis=axis, keepdims=True)
     # A slice that is all -inf would give -inf - (-inf) = NaN: shift it by 0 instead.
     x_max = np.where(np.isfinite(x_max), x_max, 0.0)
@@ -172,6 +175,8 @@ def split_heads(x, num_heads: int):
 def merge_heads(x):
     """Concatenate heads again: ``(..., num_heads, seq_len, d_k) -> (..., seq_len, num_heads * d_k)``."""
     x = np.asarray(x)
+    if x.ndim < 3:
+        raise ValueError(f"merge_heads expects (..., num_heads, seq_len, d_k), got shape {x.shape}")
     x = np.swapaxes(x, -2, -3)  # (..., seq_len, num_heads, d_k)
     return x.reshape(x.shape[:-2] + (x.shape[-2] * x.shape[-1],))
 
@@ -217,10 +222,9 @@ def positional_encoding(max_len: int, d_model: int):
     ``PE[pos, 2i+1] = cos(pos / 10000^(2i / d_model))``: sines and cosines interleaved.
     For an odd ``d_model`` the last column is the sine of the last frequency.
     """
-    if not isinstance(max_len, (int, np.integer)) or max_len < 1:
-        raise ValueError(f"max_len must be a positive integer, got {max_len!r}")
-    if not isinstance(d_model, (int, np.integer)) or d_model < 1:
-        raise ValueError(f"d_model must be a positive integer, got {d_model!r}")
+    for name, value in (("max_len", max_len), ("d_model", d_model)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     positions = np.arange(max_len)[:, None]  # (max_len, 1)
     two_i = np.arange(0, d_model, 2)  # (ceil(d_model / 2),)
     angles = positions / np.power(10000.0, two_i / d_model)  # (max_len, ceil(d_model / 2))
