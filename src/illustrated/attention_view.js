@@ -10,11 +10,6 @@
   var THUMB = 72; // side of one thumbnail in the heads and grid overviews
   var VALUE_WIDTH = 44; // room for a weight such as 0.123 beside a token
   var MAX_LABEL_CHARS = 24; // longer tokens are cut, the full text stays in the tooltip
-  var HEAD_COLORS = [
-    "#4263eb", "#f76707", "#2f9e44", "#e03131", "#7048e8", "#1098ad",
-    "#d6336c", "#f59f00", "#5c940d", "#ae3ec9", "#0b7285", "#e8590c"
-  ];
-
   var root = document.getElementById(rootId);
   // A root that is missing or already drawn (the same output rendered twice) is left alone.
   if (!root || root.getAttribute("data-itv-ready") === "1") {
@@ -94,6 +89,31 @@
     return data.parts[state.part];
   }
 
+  // Indices of the parts that belong to one entry of the choice menu, in order.
+  function partsOf(choice) {
+    var found = [];
+    for (var i = 0; i < data.parts.length; i++) {
+      if (data.parts[i].choice === choice) {
+        found.push(i);
+      }
+    }
+    return found;
+  }
+
+  function showPart(index) {
+    state.part = index;
+    var next = part();
+    state.layer = Math.min(state.layer, next.layers - 1);
+    state.head = Math.min(state.head, next.heads - 1);
+    var current = state.selected;
+    // A selected token stays selected only if the new part has that token at that position.
+    if (current !== null && current.index >= (current.side === "query" ? next.queries.length : next.keys.length)) {
+      state.selected = null;
+    }
+    state.hover = null;
+    render();
+  }
+
   // Weight of query q on key k, in [0, 1]; the JSON stores thousandths as integers.
   function weight(p, layer, head, q, k) {
     var nq = p.queries.length;
@@ -102,7 +122,16 @@
   }
 
   function headColor(head) {
-    return HEAD_COLORS[head % HEAD_COLORS.length];
+    return data.colors[head % data.colors.length];
+  }
+
+  // True for colours such as yellow, on which dark numbers read better than white ones.
+  function isLight(hex) {
+    var value = parseInt(hex.slice(1), 16);
+    var red = (value >> 16) & 255;
+    var green = (value >> 8) & 255;
+    var blue = value & 255;
+    return 0.299 * red + 0.587 * green + 0.114 * blue > 170;
   }
 
   function focus() {
@@ -271,6 +300,7 @@
     var width = left + nk * cell + Math.ceil(keyWidth * 0.72) + 8;
     var height = top + nq * cell + 8;
     var color = headColor(head);
+    var lightColor = isLight(color);
     var svg = svgElement("svg", {
       "class": "itv-detail itv-heatmap", width: width, height: height,
       viewBox: "0 0 " + width + " " + height, "data-layer": layer, "data-head": head
@@ -291,8 +321,12 @@
         rect.addEventListener("click", selectQueryOf(q));
         var number = null;
         if (showNumbers) {
+          var numberClass = "itv-number";
+          if (w > 0.55) {
+            numberClass += lightColor ? " itv-on-light" : " itv-on-dark";
+          }
           number = svgElement("text", {
-            "class": "itv-number" + (w > 0.55 ? " itv-on-dark" : ""), x: left + k * cell + cell / 2,
+            "class": numberClass, x: left + k * cell + cell / 2,
             y: top + q * cell + cell / 2, "text-anchor": "middle", "dominant-baseline": "central"
           }, svg);
           number.textContent = w.toFixed(2);
@@ -469,19 +503,26 @@
     toolbar.textContent = "";
     controls = {};
     var p = part();
-    if (data.parts.length > 1) {
+    if (data.choices && data.choices.names.length > 1) {
+      var choiceOptions = [];
+      for (var c = 0; c < data.choices.names.length; c++) {
+        choiceOptions.push([c, data.choices.names[c]]);
+      }
+      addSelect(toolbar, "choice", data.choices.label, choiceOptions, p.choice, function (value) {
+        // Keep the same kind of attention (say, cross-attention) when switching to another choice.
+        var position = partsOf(p.choice).indexOf(state.part);
+        var next = partsOf(Number(value));
+        showPart(next[Math.min(position, next.length - 1)]);
+      });
+    }
+    var siblings = partsOf(p.choice);
+    if (siblings.length > 1) {
       var names = [];
-      for (var i = 0; i < data.parts.length; i++) {
-        names.push([i, data.parts[i].name]);
+      for (var i = 0; i < siblings.length; i++) {
+        names.push([siblings[i], data.parts[siblings[i]].name]);
       }
       addSelect(toolbar, "part", "Attention", names, state.part, function (value) {
-        state.part = Number(value);
-        var next = part();
-        state.layer = Math.min(state.layer, next.layers - 1);
-        state.head = Math.min(state.head, next.heads - 1);
-        state.selected = null;
-        state.hover = null;
-        render();
+        showPart(Number(value));
       });
     }
     if (p.layers > 1) {

@@ -35,21 +35,19 @@ import warnings
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["AttentionView", "attention_view", "encoder_decoder_view", "MODES"]
+from illustrated.plots.style import HEAD_COLORS
+
+__all__ = ["AttentionView", "attention_view", "encoder_decoder_view", "choice_view", "MODES"]
 
 MODES = ("lines", "heatmap", "heads", "grid")
 _STYLES = ("lines", "heatmap")
-_HEAD_COLORS = (
-    "#4263eb", "#f76707", "#2f9e44", "#e03131", "#7048e8", "#1098ad",
-    "#d6336c", "#f59f00", "#5c940d", "#ae3ec9", "#0b7285", "#e8590c",
-)
 # Weights may leave [0, 1] by this much through float16/bfloat16 rounding; they are clipped back.
 _RANGE_TOLERANCE = 1e-2
-# Past this size a view is slow to load on a page; the warning says how to cut it down.
+# Past this size a view is slow to load on a page, so a warning suggests how to make it smaller.
 _LARGE_VIEW_BYTES = 1_000_000
 _MAX_LABEL_CHARS = 24
 
@@ -135,7 +133,7 @@ def _as_layers_heads(attention: Any, name: str = "attention") -> np.ndarray:
     low, high = float(weights.min()), float(weights.max())
     if low < -_RANGE_TOLERANCE or high > 1 + _RANGE_TOLERANCE:
         raise ValueError(
-            f"{name} holds values from {low:.4g} to {high:.4g}, but attention weights lie in [0, 1]; "
+            f"{name} contains values from {low:.4g} to {high:.4g}, but attention weights lie in [0, 1]; "
             "pass the softmax of the scores (illustrated.reference.softmax), not the raw scores"
         )
     return np.clip(weights, 0.0, 1.0)
@@ -200,6 +198,7 @@ def _part(name: str, weights: np.ndarray, queries: list[str], keys: list[str],
         "layers": int(weights.shape[0]),
         "heads": int(weights.shape[1]),
         "weights": thousandths.ravel().tolist(),
+        "choice": 0,
     }
 
 
@@ -228,8 +227,10 @@ class AttentionView:
     """
 
     def __init__(self, parts: list[dict], *, style: str, overview: str, part: int = 0, layer: int = 0,
-                 head: int = 0, query: int | None = None, title: str | None = None):
+                 head: int = 0, query: int | None = None, title: str | None = None,
+                 choices: dict | None = None):
         self.parts = parts
+        self.choices = choices
         self.style = style
         self.overview = overview
         self.part = part
@@ -253,6 +254,8 @@ class AttentionView:
             "head": self.head,
             "query": self.query,
             "title": self.title,
+            "choices": self.choices,
+            "colors": list(HEAD_COLORS),
         }
 
     @property
@@ -410,6 +413,46 @@ def encoder_decoder_view(
     )
 
 
+def choice_view(views: Mapping[str, AttentionView], *, label: str = "Example", selected: str | None = None,
+                title: str | None = None) -> AttentionView:
+    """Put several views behind one menu, e.g. one per sentence or per temperature.
+
+    The page switches between them without a kernel, which is how ``illustrated.widgets`` gives
+    its inspectors a working static version. Every view keeps its own menus (layer, head, and for an
+    encoder-decoder the kind of attention); the first view's mode and selection are shown first.
+
+    Args:
+        views: menu entry name -> view, in menu order.
+        label: the menu's label.
+        selected: the entry shown first; default the first one.
+        title: a line above the view; default the title of the entry shown first.
+    """
+    if not views:
+        raise ValueError("choice_view needs at least one view, got an empty mapping")
+    names = [str(name) for name in views]
+    if selected is None:
+        selected = names[0]
+    if str(selected) not in names:
+        raise ValueError(f"selected={selected!r} is not one of the entries {names}")
+    parts = []
+    first_part = 0
+    for index, (name, view) in enumerate(views.items()):
+        if not isinstance(view, AttentionView):
+            raise TypeError(f"views[{name!r}] must be an AttentionView, got {type(view).__name__}")
+        if view.choices is not None:
+            raise ValueError(f"views[{name!r}] already has a menu of choices; menus do not nest")
+        if str(name) == str(selected):
+            first_part = len(parts) + view.part
+        for part in view.parts:
+            parts.append(dict(part, choice=index))
+    first = views[selected] if selected in views else list(views.values())[names.index(str(selected))]
+    return AttentionView(
+        parts, style=first.style, overview=first.overview, part=first_part, layer=first.layer,
+        head=first.head, query=first.query, title=title if title is not None else first.title,
+        choices={"label": str(label), "names": names},
+    )
+
+
 # ---- the static image, for outputs whose script does not run ----------------------------------
 
 def _label(token: str) -> str:
@@ -427,7 +470,7 @@ def _static_image(part: dict, layer: int, head: int, style: str, query: int | No
     )[layer, head] / 1000
     drawing = _svg_heatmap if style == "heatmap" else _svg_lines
     caption = f"{part['name']}, layer {layer}, head {head} (static image: the interactive view needs scripts)"
-    svg = drawing(weights, part["queries"], part["keys"], _HEAD_COLORS[head % len(_HEAD_COLORS)], caption, query)
+    svg = drawing(weights, part["queries"], part["keys"], HEAD_COLORS[head % len(HEAD_COLORS)], caption, query)
     encoded = base64.b64encode(svg.encode("utf-8")).decode("ascii")
     return f'<img alt="{html.escape(caption)}" src="data:image/svg+xml;base64,{encoded}">'
 
