@@ -5,7 +5,7 @@
 is in :mod:`illustrated.exercises.checks`, the checks of chapters 1 to 6 in :mod:`~illustrated.exercises.part1`.
 """
 
-from illustrated.exercises.checks import Case, ExerciseError, Mistake, compare_with_reference
+from illustrated.exercises.checks import Case, ExerciseError, Mistake, attempt, compare_with_reference
 from illustrated.exercises.part1 import (
     check_causal_mask,
     check_dot_product_variance,
@@ -26,6 +26,7 @@ __all__ = [
     "Mistake",
     "ExerciseError",
     "compare_with_reference",
+    "attempt",
     "check_token_ids",
     "check_embedding",
     "check_qkv",

@@ -6,7 +6,7 @@ raises :class:`ExerciseError`, an ``AssertionError`` whose message is one senten
 result equals what a known :class:`Mistake` would return (for instance scores that were not
 divided by sqrt(d_k)), the message names that mistake instead of only reporting wrong numbers.
 
-Because a failure is an ``AssertionError`` and a success returns normally, every ``check_*``
+Because a failure is an ``AssertionError`` and a success returns None, every ``check_*``
 function can serve as a test in an autograder as it is.
 """
 
@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["Case", "Mistake", "ExerciseError", "compare_with_reference", "to_array", "report_success"]
+__all__ = ["Case", "Mistake", "ExerciseError", "compare_with_reference", "to_array", "report_success", "attempt"]
 
 
 class ExerciseError(AssertionError):
@@ -165,8 +165,21 @@ def _unchanged(before, after) -> bool:
     return True
 
 
-def report_success(message: str) -> bool:
-    """Print a one-line success message and return True, so a notebook cell shows that the check passed."""
+def report_success(message: str) -> None:
+    """Print a one-line success message, so a notebook cell shows that the check passed."""
     print(f"Correct! {message}")
-    return True
 
+
+
+def attempt(check: Callable[[Callable], None], student_fn: Callable) -> None:
+    """Run ``check(student_fn)`` and print its verdict instead of raising, for the cell under an exercise.
+
+    An unfinished function (one that still raises NotImplementedError) gets a reminder instead of an error.
+    """
+    try:
+        check(student_fn)
+    except ExerciseError as error:
+        if isinstance(error.__cause__, NotImplementedError):
+            print("Not attempted yet: write the function above, then run this cell again.")
+        else:
+            print(f"Not yet: {error}")

@@ -1,7 +1,7 @@
 """Check functions for the exercises of chapters 1 to 6 (Part I: self-attention, step by step).
 
 Each ``check_*`` takes the student's function, runs it on fixed random inputs and edge cases,
-and either prints "Correct! ..." and returns True, or raises :class:`ExerciseError` (an
+and either prints "Correct! ..." or raises :class:`ExerciseError` (an
 ``AssertionError``) whose message names the mistake. The inputs come from a fixed seed, so a
 check gives the same verdict on every run.
 """
@@ -68,7 +68,7 @@ def check_token_ids(student_fn):
                 lambda tokens, vocab: _token_ids_reference(tokens, vocab) + 1),
     ]
     compare_with_reference(student_fn, _token_ids_reference, cases, mistakes=mistakes, name="`token_ids`")
-    return report_success("Every token gets its id, and unknown words get the id of '<unk>'.")
+    report_success("Every token gets its id, and unknown words get the id of '<unk>'.")
 
 
 def check_embedding(student_fn):
@@ -92,7 +92,7 @@ def check_embedding(student_fn):
                 lambda ids, tab: tab[ids] * np.sqrt(tab.shape[0])),
     ]
     compare_with_reference(student_fn, reference.embed, cases, mistakes=mistakes, name="`embed`")
-    return report_success("Each token id picks its row of the table, scaled by sqrt(d_model).")
+    report_success("Each token id picks its row of the table, scaled by sqrt(d_model).")
 
 
 # Chapter 2: queries, keys and values --------------------------------------------------------
@@ -120,7 +120,7 @@ def check_qkv(student_fn):
     ]
     compare_with_reference(student_fn, reference.qkv_projections, _projection_cases(_rng()),
                            mistakes=mistakes, name="`qkv`", parts=("q", "k", "v"))
-    return report_success("q, k and v are the three projections x W^Q, x W^K and x W^V.")
+    report_success("q, k and v are the three projections x W^Q, x W^K and x W^V.")
 
 
 # Chapter 3: scores and scaling --------------------------------------------------------------
@@ -150,7 +150,7 @@ def check_scaled_scores(student_fn):
                 lambda q, k: k @ _swap_last(q) / np.sqrt(q.shape[-1])),
     ]
     compare_with_reference(student_fn, _scores_reference, cases, mistakes=mistakes, name="`scaled_scores`")
-    return report_success("Row i, column j holds q_i . k_j / sqrt(d_k).")
+    report_success("Row i, column j holds q_i . k_j / sqrt(d_k).")
 
 
 def check_dot_product_variance(student_fn):
@@ -187,7 +187,7 @@ def check_dot_product_variance(student_fn):
         if not (math.isfinite(value) and abs(value - d_k) <= 0.1 * d_k):
             raise ExerciseError(f"For d_k = {d_k} the function returned {value:.4g}, but the variance of q.k "
                                 f"for vectors with independent N(0, 1) entries is d_k = {d_k}.")
-    return report_success("The variance of q.k grows in proportion to d_k.")
+    report_success("The variance of q.k grows in proportion to d_k.")
 
 
 # Chapter 4: softmax and masking -------------------------------------------------------------
@@ -220,7 +220,7 @@ def check_softmax(student_fn):
                 lambda x: np.exp(x - x.max()) / np.exp(x - x.max()).sum()),
     ]
     compare_with_reference(student_fn, reference.softmax, cases, mistakes=mistakes, name="`softmax`")
-    return report_success("Each row is a probability distribution, even for scores around 1000.")
+    report_success("Each row is a probability distribution, even for scores around 1000.")
 
 
 def _masked_softmax_reference(scores, mask):
@@ -252,7 +252,7 @@ def check_masked_softmax(student_fn):
                 lambda s, m: reference.softmax(s)),
     ]
     compare_with_reference(student_fn, _masked_softmax_reference, cases, mistakes=mistakes, name="`masked_softmax`")
-    return report_success("Masked keys get weight 0, and a query with no key left gets a row of zeros.")
+    report_success("Masked keys get weight 0, and a query with no key left gets a row of zeros.")
 
 
 def check_causal_mask(student_fn):
@@ -270,7 +270,7 @@ def check_causal_mask(student_fn):
                 lambda n: np.tril(np.ones((n, n), dtype=int))),
     ]
     compare_with_reference(student_fn, reference.causal_mask, cases, mistakes=mistakes, name="`causal_mask`")
-    return report_success("Query i may attend to keys 0..i and to nothing after it.")
+    report_success("Query i may attend to keys 0..i and to nothing after it.")
 
 
 # Chapter 5: the weighted sum ----------------------------------------------------------------
@@ -314,7 +314,7 @@ def check_self_attention(student_fn):
                 lambda *a: attend(*a, scale=by_sqrt_d_k, weights_only=True)),
     ]
     compare_with_reference(student_fn, _self_attention_reference, cases, mistakes=mistakes, name="`self_attention`")
-    return report_success("Each z_i is the average of the value vectors, weighted by softmax(q_i . k / sqrt(d_k)).")
+    report_success("Each z_i is the average of the value vectors, weighted by softmax(q_i . k / sqrt(d_k)).")
 
 
 # Chapter 6: multi-head attention ------------------------------------------------------------
@@ -343,7 +343,7 @@ def check_split_heads(student_fn):
     ]
     compare_with_reference(student_fn, reference.split_heads, _split_cases(_rng()), mistakes=mistakes,
                            name="`split_heads`")
-    return report_success("Head i holds features i*d_k to (i+1)*d_k - 1 of every token.")
+    report_success("Head i holds features i*d_k to (i+1)*d_k - 1 of every token.")
 
 
 def check_merge_heads(student_fn):
@@ -356,7 +356,7 @@ def check_merge_heads(student_fn):
                 lambda z: z.reshape(z.shape[:-3] + (z.shape[-2], z.shape[-3] * z.shape[-1]))),
     ]
     compare_with_reference(student_fn, reference.merge_heads, cases, mistakes=mistakes, name="`merge_heads`")
-    return report_success("The heads are concatenated again, head 0's features first.")
+    report_success("The heads are concatenated again, head 0's features first.")
 
 
 def _mha_reference(x, w_q, w_k, w_v, w_o, num_heads):
@@ -395,4 +395,4 @@ def check_multi_head_attention(student_fn):
                 lambda x, *w: attend(x, *w, plain_reshape=True)),
     ]
     compare_with_reference(student_fn, _mha_reference, cases, mistakes=mistakes, name="`multi_head_attention`")
-    return report_success("The heads attend separately, and W_O mixes their concatenation.")
+    report_success("The heads attend separately, and W_O mixes their concatenation.")

@@ -36,9 +36,16 @@ def vector_cells(values, labels=None, *, role: str = "embedding", column_labels=
     column_labels = check_labels(column_labels, columns, "column labels")
     if not isinstance(decimals, int) or decimals < 0:
         raise ValueError(f"decimals must be a non-negative integer, got {decimals!r}")
+    font_size = RC_PARAMS["font.size"]
+    # Column labels wider than a cell are turned upright, so that neighbours do not overlap.
+    upright = column_labels is not None and text_width(column_labels, font_size - 0.5) > CELL_WIDTH
+    if column_labels is None:
+        column_label_height = 0.0
+    else:
+        column_label_height = text_width(column_labels, font_size - 0.5) if upright else 0.2
 
     if ax is None:
-        top = 0.05 + 0.2 * (column_labels is not None) + 0.25 * (title is not None)
+        top = 0.05 + column_label_height + 0.25 * (title is not None)
         figure, ax = cell_figure(columns, rows, left=0.05 + text_width(labels), top=top)
     else:
         figure = ax.figure
@@ -49,22 +56,22 @@ def vector_cells(values, labels=None, *, role: str = "embedding", column_labels=
 
     draw_cells(ax, matrix, role=role, vmax=vmax, decimals=decimals, show_values=show_values,
                weights=weights, mask=mask)
-    font_size = RC_PARAMS["font.size"]
     if labels is not None:
         for i, label in enumerate(labels):
             ax.text(-0.15, i + 0.5, label, ha="right", va="center", fontsize=font_size + 0.5)
     if column_labels is not None:
         for j, label in enumerate(column_labels):
-            ax.text(j + 0.5, -0.12, label, ha="center", va="bottom", fontsize=font_size - 0.5, color="#555555")
+            ax.text(j + 0.5, -0.12, label, ha="center", va="bottom", fontsize=font_size - 0.5, color="#555555",
+                    rotation=90 if upright else 0)
     if title is not None:
-        offset = 0.55 if column_labels is not None else 0.15
+        offset = 0.15 + column_label_height / CELL_HEIGHT
         ax.text(columns / 2, -offset, title, ha="center", va="bottom", fontsize=TITLE_SIZE,
                 color=role_color(role), fontweight="bold")
     return figure
 
 
 def matrix_product(left, right, result, *, roles=("embedding", "query", "query"), names=("X", "W", "XW"),
-                   labels=None, decimals: int = 2, title: str | None = None):
+                   labels=None, decimals=2, title: str | None = None):
     """Draw a matrix product ``left x right = result`` as three blocks of cells, as in X x W^Q = Q.
 
     Args:
@@ -72,7 +79,7 @@ def matrix_product(left, right, result, *, roles=("embedding", "query", "query")
         roles: the role (colour) of each of the three blocks.
         names: a name written above each block; matplotlib math such as ``"$W^Q$"`` works.
         labels: one label per row of ``left`` and ``result``, usually the tokens.
-        decimals: digits after the point in each cell.
+        decimals: digits after the point in each cell, one number for all blocks or three.
         title: drawn above the figure.
 
     Raises ValueError when the shapes do not fit together, naming all three.
@@ -86,6 +93,9 @@ def matrix_product(left, right, result, *, roles=("embedding", "query", "query")
     if len(roles) != 3 or len(names) != 3:
         raise ValueError(f"pass three roles and three names, one per block; got {len(roles)} and {len(names)}")
     labels = check_labels(labels, left.shape[0], "labels")
+    block_decimals = tuple(decimals) if isinstance(decimals, (tuple, list)) else (decimals,) * 3
+    if len(block_decimals) != 3:
+        raise ValueError(f"decimals must be one integer or three, one per block; got {decimals!r}")
 
     gap = 1.0  # cells between blocks, where "x" and "=" go
     blocks = (left, right, result)
@@ -95,8 +105,8 @@ def matrix_product(left, right, result, *, roles=("embedding", "query", "query")
     top = 0.35 + 0.25 * (title is not None)
     figure, ax = cell_figure(columns, rows, left=0.05 + text_width(labels), top=top)
 
-    for block, start, role, name in zip(blocks, starts, roles, names):
-        draw_cells(ax, block, role=role, left=start, decimals=decimals)
+    for block, start, role, name, digits in zip(blocks, starts, roles, names, block_decimals):
+        draw_cells(ax, block, role=role, left=start, decimals=digits)
         ax.text(start + block.shape[1] / 2, -0.15, name, ha="center", va="bottom", fontsize=TITLE_SIZE,
                 color=role_color(role), fontweight="bold")
     middle = left.shape[0] / 2
