@@ -181,6 +181,17 @@ def test_static_image_one_label_per_token():
     assert len(texts) == 1 + 4 + 6  # the caption, the queries, the keys
 
 
+@pytest.mark.parametrize("mode", ["lines", "heatmap"])
+@pytest.mark.parametrize("query", [None, 2])
+def test_static_image_fits_labels(mode, query):
+    view = attention_view(random_weights(5, 5), TOKENS, mode=mode, query=query)
+    svg = static_svg(view.html)
+    width, height = float(svg.get("width")), float(svg.get("height"))
+    for element in svg.iter("{http://www.w3.org/2000/svg}text"):
+        assert 0 <= float(element.get("x")) < width, f"{element.text!r} lies outside the image width {width}"
+        assert 0 <= float(element.get("y")) < height, f"{element.text!r} lies outside the image height {height}"
+
+
 def test_static_image_shows_selected_query():
     weights = random_weights(5, 5)
     all_lines = static_svg(attention_view(weights, TOKENS).html)

@@ -233,7 +233,10 @@
           (current.side === "query" && item.q === current.index) ||
           (current.side === "key" && item.k === current.index);
         item.node.style.display = shown ? "" : "none";
-        item.node.setAttribute("stroke-opacity", (current === null ? 0.85 * item.w : Math.max(item.w, 0.04)).toFixed(3));
+        // With one token in focus, few lines remain, so even weak ones are drawn visibly (opacity 0.15 and up).
+        var opacity = current === null ? 0.85 * item.w : 0.15 + 0.85 * item.w;
+        item.node.setAttribute("stroke-opacity", opacity.toFixed(3));
+        item.node.setAttribute("stroke-width", current === null ? 2 : (1.5 + 3 * item.w).toFixed(2));
       }
       updateRows(queryRows, current, "query", function (index) {
         return weight(p, layer, head, index, current.index);
@@ -561,9 +564,16 @@
 
   function render() {
     var p = part();
+    // The current selection, readable from outside (by tests, or by a reader's own script).
+    root.setAttribute("data-part", state.part);
+    root.setAttribute("data-layer", state.layer);
+    root.setAttribute("data-head", state.head);
+    root.setAttribute("data-style", state.style);
     live.textContent = "";
-    if (data.title) {
-      htmlElement("div", "itv-title", live, data.title);
+    // Entries of a choice menu may each have a title (say, the temperature); the view's title is the default.
+    var title = p.title || data.title;
+    if (title) {
+      htmlElement("div", "itv-title", live, title);
     }
     buildToolbar(htmlElement("div", "itv-toolbar", live));
     var scroll = htmlElement("div", "itv-scroll", live);

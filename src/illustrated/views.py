@@ -265,7 +265,9 @@ class AttentionView:
         label = self.title or "attention view"
         image = _static_image(self.parts[self.part], self.layer, self.head, self.style, self.query)
         fragment = (
-            f'<div class="itv-view" id="{view_id}" aria-label="{html.escape(label)}">'
+            # MathJax skips elements of these classes (MyST marks its own sections with the same
+            # pair), so a token such as \(x\) stays text.
+            f'<div class="itv-view tex2jax_ignore mathjax_ignore" id="{view_id}" aria-label="{html.escape(label)}">'
             f"<style>{_asset('attention_view.css')}</style>"
             f'<div class="itv-static">{image}</div>'
             '<div class="itv-live" hidden></div>'
@@ -444,7 +446,7 @@ def choice_view(views: Mapping[str, AttentionView], *, label: str = "Example", s
         if str(name) == str(selected):
             first_part = len(parts) + view.part
         for part in view.parts:
-            parts.append(dict(part, choice=index))
+            parts.append(dict(part, choice=index, title=view.title))
     first = views[selected] if selected in views else list(views.values())[names.index(str(selected))]
     return AttentionView(
         parts, style=first.style, overview=first.overview, part=first_part, layer=first.layer,
@@ -505,9 +507,11 @@ def _svg_lines(weights, queries, keys, color, caption, query) -> str:
             if w < 0.005 or (query is not None and q != query):
                 continue
             y1, y2 = top + q * row + row / 2, top + k * row + row / 2
+            # The same opacity and width as the script draws, with and without a selected query.
+            opacity, stroke_width = (0.15 + 0.85 * w, 1.5 + 3 * w) if query is not None else (0.85 * w, 2.0)
             body.append(
                 f'<line x1="{query_right + 8:.1f}" y1="{y1:.1f}" x2="{key_left - 8:.1f}" y2="{y2:.1f}" '
-                f'stroke="{color}" stroke-width="2" stroke-opacity="{w if query is not None else 0.85 * w:.3f}"/>'
+                f'stroke="{color}" stroke-width="{stroke_width:.2f}" stroke-opacity="{opacity:.3f}"/>'
             )
     for q, token in enumerate(queries):
         weight = ' font-weight="bold"' if q == query else ""
