@@ -7,7 +7,7 @@ build), the package with every extra the notebooks ask for in their metadata, an
 executes each chapter in a kernel of that virtualenv.
 
 The virtualenv is cached under pytest's cache folder (``.pytest_cache/d/colab-venv``) and reused
-while its requirements stay the same; the first run installs it, which takes a few minutes.
+while its requirements stay the same. The first run installs it, which took about 5 minutes here.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COLAB_IPYWIDGETS = "7.7.1"
 TOC_NOTEBOOKS = colab.toc_notebooks(ROOT)
 INSTALL_TIMEOUT_S = 1800
-EXECUTE_TIMEOUT_S = 600  # one chapter; the book asks for under 60 s on a 2-core machine
+EXECUTE_TIMEOUT_S = 600  # for one chapter, whose target is under 60 s on a 2-core machine
 
 # Executed inside the virtualenv: fails unless the kernel runs that virtualenv's ipywidgets 7.7.1,
 # then runs every cell of the notebook.
@@ -52,7 +52,7 @@ client.execute()
 
 
 def notebook_extras() -> list[str]:
-    """Return every package extra that a chapter asks for in its metadata, sorted."""
+    """Return every package extra that a chapter requests in its metadata, sorted."""
     extras = set()
     for path in TOC_NOTEBOOKS:
         metadata = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
@@ -74,8 +74,8 @@ def colab_python(request) -> Path:
     folder = Path(request.config.cache.mkdir("colab-venv"))
     python = folder / "bin" / "python"
     stamp = folder / "illustrated-requirements.txt"
-    wanted = "\n".join(requirements()) + "\n"
-    if python.exists() and stamp.exists() and stamp.read_text() == wanted:
+    expected_requirements = "\n".join(requirements()) + "\n"
+    if python.exists() and stamp.exists() and stamp.read_text() == expected_requirements:
         return python
 
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(folder)], check=True)
@@ -89,7 +89,7 @@ def colab_python(request) -> Path:
     if result.returncode != 0:
         pytest.fail(f"installing the Colab-like virtualenv in {folder} failed:\n{result.stderr[-4000:]}",
                     pytrace=False)
-    stamp.write_text(wanted)
+    stamp.write_text(expected_requirements)
     return python
 
 

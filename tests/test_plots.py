@@ -109,7 +109,9 @@ def test_matrix_product_draws_three_blocks():
     figure = plots.matrix_product(x, w, x @ w, names=("X", "W", "Q"), labels=TOKENS, decimals=(0, 1, 2))
     texts = cell_texts(figure)
     assert {"X", "W", "Q", "\u00d7", "="} <= set(texts)
-    assert texts.count("1") == 8 and texts.count("0.5") == 12 and texts.count("2.00") == 6
+    assert texts.count("1") == 8
+    assert texts.count("0.5") == 12
+    assert texts.count("2.00") == 6
 
 
 def test_matrix_product_rejects_mismatched_shapes():
@@ -154,7 +156,8 @@ def test_weighted_sum_shows_output():
     figure = plots.weighted_sum(weights, values, weights @ values, TOKENS, query_token="Thinking")
     texts = cell_texts(figure)
     assert "z (Thinking)" in texts
-    assert "2.50" in texts and "3.50" in texts
+    assert "2.50" in texts
+    assert "3.50" in texts
 
 
 def test_weighted_sum_rejects_wrong_output():

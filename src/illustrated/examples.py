@@ -33,7 +33,8 @@ _WORD = re.compile(r"[\w']+|[^\w\s]")  # a word (apostrophes included) or one pu
 def tokenize(text: str) -> list[str]:
     """Split text into words and punctuation marks, e.g. "didn't cross." -> ["didn't", "cross", "."].
 
-    A word-level tokenizer, small enough to read; the paper used byte-pair encoding instead.
+    A word-level tokenizer, small enough to read. "Attention Is All You Need" (Vaswani et al., 2017)
+    used byte-pair encoding instead.
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, got {type(text).__name__}")

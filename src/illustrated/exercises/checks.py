@@ -22,7 +22,7 @@ __all__ = ["Case", "Mistake", "ExerciseError", "compare_with_reference", "to_arr
 
 
 class ExerciseError(AssertionError):
-    """A student's solution gave a wrong result; the message says in one sentence what is wrong."""
+    """A student's solution gave a wrong result, and the message states in one sentence what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Case:
 class Mistake:
     """A typical wrong solution: an implementation of it, and the sentence to show when a result matches it."""
 
-    message: str  # a full sentence that names the mistake and says how to fix it
+    message: str  # a full sentence that names the mistake and how to fix it
     implementation: Callable[..., Any]
 
 
@@ -98,7 +98,7 @@ def compare_with_reference(student: Callable, reference: Callable, cases: Sequen
     Args:
         student: the function under test.
         reference: a correct implementation with the same signature.
-        cases: the inputs; each case's arguments are deep-copied before each call, so a function
+        cases: the inputs. Each case's arguments are deep-copied before each call, so a function
             that changes its inputs in place is caught and cannot spoil later calls.
         mistakes: known wrong implementations; a result equal to one of them gets its message.
         name: how messages refer to the student's function, e.g. "`softmax`".

@@ -1,8 +1,8 @@
 """The book's visual language: one colour per role, cell sizes and fonts shared by every figure.
 
 A vector is drawn as a row of cells, as in Jay Alammar's "The Illustrated Transformer". The colour
-of a cell says which role the vector plays (an embedding, a query, a key, a value, an output), and
-its strength says how large the entry is. Negative entries are drawn in a neutral grey of the same
+of a cell shows which role the vector plays (an embedding, a query, a key, a value, an output), and
+its strength shows how large the entry is. Negative entries are drawn in a neutral grey of the same
 strength, so the sign stays visible without giving up the role's colour.
 
 Every chapter takes its colours from here; a notebook never sets a colour by hand.
