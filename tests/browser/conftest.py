@@ -10,18 +10,15 @@ records it, so a test can assert that the book loads nothing from another site.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
-from browser_tools import ROOT, VIEWS_SCRIPT, launch, watch
+from browser_tools import ROOT, VIEWS_SCRIPT, launch, serve, watch
 
 
 def in_ci() -> bool:
@@ -139,20 +136,6 @@ def screenshot_dir(book_html: Path) -> Path:
 
 
 # ---- the server -------------------------------------------------------------------------------
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the name is fixed by the base class
-        pass
-
-
-def serve(folder: Path):
-    """Start a static file server for ``folder`` on 127.0.0.1, on a port the OS picks."""
-    handler = functools.partial(QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
-
 
 @pytest.fixture(scope="session")
 def book_url(book_html: Path):
