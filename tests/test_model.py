@@ -274,44 +274,57 @@ def test_attention_matches_reference(case, mask_kind, need_weights):
         assert weights is None
 
 
-@pytest.mark.parametrize("case, mask_kind", list(attention_cases()), ids=str)
-def test_fused_path_matches_explicit(case, mask_kind):
+@pytest.mark.parametrize("case, mask_kind, inputs", [
+    (case, mask_kind, inputs)
+    for case, mask_kind in attention_cases()
+    for inputs in ("self", "cross", "separate")
+    if inputs != "self" or case[1] == case[2]  # self-attention needs as many keys as queries
+], ids=str)
+def test_fused_path_matches_explicit(case, mask_kind, inputs):
     # Train mode with dropout 0: the fused kernel and the explicit softmax must agree,
     # in the output and in every gradient, including on queries with no key to attend to.
+    # "self" is mha(x, x, x), "cross" mha(x, m, m) and "separate" mha(x, m, n): the fused
+    # path packs the projections differently in each case.
     batch, q_len, k_len, d_model, num_heads = case
     mha = randomize_(MultiHeadAttention(d_model, num_heads, dropout=0.0), seed=3).train()
     generator = torch.Generator().manual_seed(q_len)
     query = torch.randn(batch, q_len, d_model, generator=generator, requires_grad=True)
-    memory = torch.randn(batch, k_len, d_model, generator=generator, requires_grad=True)
+    key = query if inputs == "self" else torch.randn(batch, k_len, d_model, generator=generator, requires_grad=True)
+    value = key if inputs != "separate" else torch.randn(batch, k_len, d_model, generator=generator,
+                                                           requires_grad=True)
+    leaves = {"query": query, "key": key, "value": value}
     mask = attention_mask(mask_kind, batch, num_heads, q_len, k_len, seed=k_len)
 
     results = {}
     for need_weights in (True, False):
         mha.zero_grad()
-        query.grad = memory.grad = None
-        out, _ = mha(query, memory, memory, mask, need_weights=need_weights)
+        for leaf in leaves.values():
+            leaf.grad = None
+        out, _ = mha(query, key, value, mask, need_weights=need_weights)
         (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
-        grads = {name: param.grad.clone() for name, param in mha.named_parameters()}
-        results[need_weights] = (out.detach(), query.grad.clone(), memory.grad.clone(), grads)
+        grads = {f"input {name}": leaf.grad.clone() for name, leaf in leaves.items()}
+        grads.update({name: param.grad.clone() for name, param in mha.named_parameters()})
+        results[need_weights] = (out.detach(), grads)
 
-    explicit, fused = results[True], results[False]
-    assert not torch.isnan(fused[0]).any()
-    assert_close(fused[0], explicit[0])
-    assert_close(fused[1], explicit[1])
-    assert_close(fused[2], explicit[2])
-    for name in explicit[3]:
-        assert_close(fused[3][name], explicit[3][name], atol=1e-10)
+    (explicit_out, explicit_grads), (fused_out, fused_grads) = results[True], results[False]
+    assert not torch.isnan(fused_out).any()
+    assert_close(fused_out, explicit_out)
+    assert fused_grads.keys() == explicit_grads.keys()
+    for name in explicit_grads:
+        assert_close(fused_grads[name], explicit_grads[name], atol=1e-10)
 
 
-def test_attention_all_masked_query_outputs_bias():
-    mha = randomize_(MultiHeadAttention(8, 2), seed=5).eval()
-    x = torch.randn(1, 3, 8)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_attention_all_masked_query_outputs_bias(dtype):
+    mha = randomize_(MultiHeadAttention(8, 2), seed=5).to(dtype).eval()
+    x = torch.randn(1, 3, 8, dtype=dtype)
     mask = torch.ones(3, 3, dtype=torch.bool)
     mask[1] = False
 
     for need_weights in (True, False):
         out, weights = mha(x, x, x, mask, need_weights=need_weights)
         # The zero heads still pass through W^O, so that query's output is the output bias.
+        assert not torch.isnan(out).any()
         assert_close(out[0, 1], mha.out_proj.bias)
         if need_weights:
             assert (weights[:, :, 1] == 0).all()
@@ -570,9 +583,10 @@ def test_encode_decode_equal_forward():
     assert_close(model.decode(tgt_in, memory, src), model(src, tgt_in))
 
 
-def test_all_padding_source_gives_finite_logits_and_gradients():
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_all_padding_source_gives_finite_logits_and_gradients(dtype):
     # Every cross-attention query of the second sentence has no key: outputs and gradients stay finite.
-    model = small_model(seed=17).train()
+    model = small_model(seed=17).to(dtype).train()
     src = random_ids(2, [4, 0], 23, seed=17)
     tgt_in = random_ids(2, [3, 3], 19, seed=18)
 

@@ -105,6 +105,12 @@ class TransformerConfig:
         return replace(self, **changes)
 
 
+# Since PyTorch 2.5, F.scaled_dot_product_attention returns a zero output for a query whose keys
+# are all masked (its kernels use a "safe" softmax); older versions could return NaN there.
+# NOTE: only the CPU kernels are tested here, so other devices still zero those rows themselves.
+_SDPA_ZEROES_EMPTY_ROWS_ON_CPU = torch.__version__ >= "2.5"
+
+
 def causal_mask(size: int, device=None) -> torch.Tensor:
     """Return the decoder's look-ahead mask ``(size, size)``: query i may attend to keys 0..i."""
     return torch.ones(size, size, dtype=torch.bool, device=device).tril()
@@ -167,6 +173,30 @@ class MultiHeadAttention(nn.Module):
         batch, seq_len, _ = x.shape
         return x.view(batch, seq_len, self.num_heads, self.d_k).transpose(1, 2)  # (batch, h, seq_len, d_k)
 
+    def _project_packed(self, query, key, value):
+        """Compute Q, K, V with as few matrix products as the inputs allow: one for self-attention.
+
+        Stacking W^Q, W^K and W^V into one (3 d_model, d_model) weight gives the same numbers as
+        the three projections, but one larger product runs faster on CPU, and its backward pass
+        returns one input gradient instead of three that autograd must add up.
+        """
+        projections = [self.q_proj, self.k_proj, self.v_proj]
+        if query is key and key is value:
+            groups = [(query, projections)]  # self-attention
+        elif key is value:
+            groups = [(query, projections[:1]), (key, projections[1:])]  # encoder-decoder attention
+        else:
+            groups = [(query, projections[:1]), (key, projections[1:2]), (value, projections[2:])]
+        outputs = []
+        for x, linears in groups:
+            if len(linears) == 1:
+                outputs.append(linears[0](x))
+                continue
+            weight = torch.cat([linear.weight for linear in linears])
+            bias = None if linears[0].bias is None else torch.cat([linear.bias for linear in linears])
+            outputs.extend(F.linear(x, weight, bias).chunk(len(linears), dim=-1))
+        return outputs
+
     def forward(self, query, key, value, mask=None, need_weights: bool = False):
         """Return ``(output, weights)``; weights is None unless ``need_weights``."""
         if query.dim() != 3 or key.dim() != 3 or value.dim() != 3:
@@ -187,14 +217,16 @@ class MultiHeadAttention(nn.Module):
             )
         batch, q_len, _ = query.shape
         k_len = key.shape[1]
-        q = self._split(self.q_proj(query))  # (batch, h, q_len, d_k)
-        k = self._split(self.k_proj(key))  # (batch, h, k_len, d_k)
-        v = self._split(self.v_proj(value))  # (batch, h, k_len, d_k)
+        if need_weights:
+            q, k, v = self.q_proj(query), self.k_proj(key), self.v_proj(value)  # Q = X W^Q, ...
+        else:
+            q, k, v = self._project_packed(query, key, value)
+        q = self._split(q)  # (batch, h, q_len, d_k)
+        k = self._split(k)  # (batch, h, k_len, d_k)
+        v = self._split(v)  # (batch, h, k_len, d_k)
 
-        any_key = None
         if mask is not None:
             _check_mask(mask, (batch, self.num_heads, q_len, k_len))
-            any_key = mask.any(dim=-1, keepdim=True)  # False for a query with every key masked
         dropout_p = self.dropout if self.training else 0.0
 
         if need_weights:
@@ -203,15 +235,17 @@ class MultiHeadAttention(nn.Module):
             if mask is not None:
                 scores = scores.masked_fill(~mask, float("-inf"))
             weights = scores.softmax(dim=-1)
-            if any_key is not None:
+            if mask is not None:
+                any_key = mask.any(dim=-1, keepdim=True)  # False for a query with every key masked
                 weights = weights.masked_fill(~any_key, 0.0)  # all -inf rows give NaN: make them 0
             heads = F.dropout(weights, dropout_p, self.training) @ v  # (batch, h, q_len, d_k)
         else:
             # The fused kernel computes the same thing without storing the weights.
             weights = None
             heads = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
-            if any_key is not None:
-                heads = heads.masked_fill(~any_key, 0.0)  # some kernels return NaN for such rows
+            if mask is not None and not (_SDPA_ZEROES_EMPTY_ROWS_ON_CPU and heads.device.type == "cpu"):
+                any_key = mask.any(dim=-1, keepdim=True)
+                heads = heads.masked_fill(~any_key, 0.0)
 
         merged = heads.transpose(1, 2).reshape(batch, q_len, self.d_model)  # concat: (batch, q_len, d_model)
         return self.out_proj(merged), weights
