@@ -421,7 +421,8 @@
           context.globalAlpha = inFocus ? w : 0.2 * w;
           context.fillRect(k * THUMB / nk, q * THUMB / nq, THUMB / nk, THUMB / nq);
         } else if (inFocus && w >= 0.005) {
-          context.globalAlpha = w;
+          // As in the full drawing: with one token in focus, even weak lines stay visible.
+          context.globalAlpha = current === null ? w : 0.15 + 0.85 * w;
           context.beginPath();
           context.moveTo(8, (q + 0.5) * THUMB / nq);
           context.lineTo(THUMB - 8, (k + 0.5) * THUMB / nk);

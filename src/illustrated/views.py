@@ -16,8 +16,8 @@ What a view shows:
 
 Menus in the view choose the layer, the head and the drawing (lines or heatmap);
 ``encoder_decoder_view`` adds a menu for encoder self-attention, decoder self-attention and
-cross-attention. Weights are stored in thousandths (rounded to 3 decimals): six layers of eight
-heads over 20 tokens make a view of about 130 KB.
+cross-attention. Weights are stored in thousandths (rounded to 3 decimals). A view of six layers
+of eight heads over 20 tokens measured 120 to 141 KB of HTML, and a test keeps it under 300 KB.
 
 Each output also holds a static SVG image of the first selection, shown when the script does not
 run (an untrusted notebook, a notebook viewer that strips scripts). Every token is escaped: the

@@ -47,7 +47,7 @@ __all__ = [
 
 WIDGET_VIEW_MIMETYPE = "application/vnd.jupyter.widget-view+json"
 # A static view contains every choice, so its size grows with their number. Past this many, the
-# static version keeps the first ones and the menu's label tells the reader so.
+# static version keeps the first ones and the menu's label states how many it shows.
 MAX_STATIC_CHOICES = 12
 
 
@@ -120,8 +120,8 @@ def attention_inspector(
         compute: called with a choice; returns an :class:`~illustrated.views.AttentionView`, or
             ``(attention, tokens)`` or ``(attention, tokens, query_tokens)`` drawn with
             ``attention_view(..., **view_options)``.
-        choices: a list of inputs, shown as a menu; or one string, shown in a text box where the
-            reader types any input (the web page then shows that string only).
+        choices: a list of inputs, shown as a menu. Or one string, shown in a text box where the
+            reader types any input; the web page then shows that string only.
         label: the control's label.
         value: the choice shown first; default the first one.
         view_options: options of :func:`~illustrated.views.attention_view` (mode, layer, head, ...).
