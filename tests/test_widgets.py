@@ -55,7 +55,7 @@ def test_bundle_has_widget_and_html():
     bundle = inspector._repr_mimebundle_()
     assert bundle[inspectors.WIDGET_VIEW_MIMETYPE]["model_id"] == inspector.widget.model_id
     assert bundle[inspectors.WIDGET_VIEW_MIMETYPE]["version_major"] == 2
-    assert 'class="itv-view"' in bundle["text/html"]
+    assert 'class="itv-view ' in bundle["text/html"]
     assert bundle["text/plain"].startswith("Inspector(")
 
 
