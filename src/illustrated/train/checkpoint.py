@@ -1,0 +1,163 @@
+"""Training checkpoints written atomically, keeping the last one and the best one.
+
+A checkpoint is one ``torch.save`` file holding everything a run needs to continue exactly where
+it stopped, or to translate on its own: the model's weights and configuration, both tokenizers,
+the optimizer and scheduler states, the step, epoch and position inside the epoch, and the random
+number generators' states. It is written to a temporary file in the same folder and renamed over
+the old one, so a run killed while saving leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CheckpointManager",
+    "save_checkpoint",
+    "load_checkpoint",
+    "capture_rng_state",
+    "restore_rng_state",
+]
+
+CHECKPOINT_FORMAT = 1
+LAST_NAME, BEST_NAME = "last.pt", "best.pt"
+
+
+def _to_cpu(value):
+    """Return ``value`` with every tensor moved to the CPU (XLA and CUDA tensors cannot be saved portably)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: _to_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(item) for item in value)
+    return value
+
+
+def _replace_atomically(write, path: Path) -> None:
+    """Call ``write(temporary_path)``, flush it to disk, then rename it to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(descriptor)
+    temporary = Path(temporary)
+    try:
+        write(temporary)
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def save_checkpoint(state: dict, path) -> Path:
+    """Write ``state`` to ``path`` atomically (a temporary file, then a rename); return the path."""
+    path = Path(path)
+    state = _to_cpu(dict(state, format=CHECKPOINT_FORMAT))
+    _replace_atomically(lambda temporary: torch.save(state, temporary), path)
+    return path
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Raises:
+        FileNotFoundError: there is no file at ``path``.
+        ValueError: the file is not a checkpoint of this format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}; train first, or give the path of a last.pt or best.pt")
+    try:
+        # weights_only=False: the checkpoint holds plain Python objects (configs, RNG states) beside tensors.
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as error:  # noqa: BLE001 - torch raises many types for a damaged file
+        raise ValueError(f"{path} is not a readable checkpoint: {error}") from error
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"{path} is not an illustrated training checkpoint of format {CHECKPOINT_FORMAT} (found {found!r})")
+    return state
+
+
+def capture_rng_state() -> dict:
+    """Return the states of Python's, NumPy's and PyTorch's generators (CPU, and CUDA when present)."""
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    try:
+        from torch_xla.core import xla_model
+
+        state["xla"] = xla_model.get_rng_state()
+    except Exception:  # noqa: BLE001 - torch_xla absent, or present without a device
+        pass
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    """Put the generators back in the states of :func:`capture_rng_state`."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if "xla" in state:
+        from torch_xla.core import xla_model
+
+        xla_model.set_rng_state(state["xla"])
+
+
+class CheckpointManager:
+    """Keep ``last.pt`` and ``best.pt`` in a folder.
+
+    ``save(state, metric)`` always replaces ``last.pt``; it also replaces ``best.pt`` when
+    ``metric`` beats every metric saved so far (higher is better when ``mode="max"``, as for
+    BLEU, lower when ``mode="min"``, as for a loss).
+    """
+
+    def __init__(self, directory, mode: str = "max"):
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        self.directory = Path(directory)
+        self.mode = mode
+        self.best_metric: float | None = None
+
+    @property
+    def last_path(self) -> Path:
+        return self.directory / LAST_NAME
+
+    @property
+    def best_path(self) -> Path:
+        return self.directory / BEST_NAME
+
+    def is_better(self, metric: float | None) -> bool:
+        """Return True when ``metric`` beats the best one so far (None never does)."""
+        if metric is None:
+            return False
+        if self.best_metric is None:
+            return True
+        return metric > self.best_metric if self.mode == "max" else metric < self.best_metric
+
+    def save(self, state: dict, metric: float | None = None) -> bool:
+        """Write ``last.pt``, and ``best.pt`` too when ``metric`` is the best yet; return whether it was."""
+        better = self.is_better(metric)
+        if better:
+            self.best_metric = metric
+        save_checkpoint(dict(state, best_metric=self.best_metric), self.last_path)
+        if better:
+            _replace_atomically(lambda temporary: shutil.copyfile(self.last_path, temporary), self.best_path)
+        return better
+
+    def restore(self, state: dict) -> None:
+        """Take the best metric from a loaded checkpoint, so a resumed run compares against it."""
+        self.best_metric = state.get("best_metric")

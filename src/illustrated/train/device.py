@@ -1,0 +1,118 @@
+"""Choosing the device to train on: an environment override, then CUDA, XLA (TPU), MPS, and the CPU.
+
+``ILLUSTRATED_DEVICE`` overrides the choice, e.g. ``cpu``, ``cuda``, ``cuda:1``, ``xla`` or ``mps``.
+XLA is tried only when ``torch_xla`` imports (``pip install 'illustrated[tpu]'``); torch_xla 2.9,
+its last release, pairs with torch 2.9.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import torch
+
+__all__ = ["ENV_DEVICE", "choose_device", "autocast_dtype", "is_xla", "xla_available"]
+
+ENV_DEVICE = "ILLUSTRATED_DEVICE"
+_KINDS = ("cpu", "cuda", "xla", "mps")
+
+
+def _import_torch_xla():
+    """Return the ``torch_xla`` module, or None when it is not installed or fails to import."""
+    try:
+        return importlib.import_module("torch_xla")
+    except Exception:  # noqa: BLE001 - a broken install (wrong torch pairing) raises more than ImportError
+        return None
+
+
+def xla_available() -> bool:
+    """Return True when ``torch_xla`` imports, i.e. an XLA device (a TPU) can be used."""
+    return _import_torch_xla() is not None
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def _xla_device(torch_xla):
+    # torch_xla >= 2.7 has torch_xla.device(); older releases only xla_model.xla_device().
+    if hasattr(torch_xla, "device"):
+        return torch_xla.device()
+    from torch_xla.core import xla_model
+
+    return xla_model.xla_device()
+
+
+def choose_device(preference: str | None = None) -> torch.device:
+    """Return the device to train on.
+
+    Order: ``preference`` (an argument such as ``--device``), then ``$ILLUSTRATED_DEVICE``, then
+    the first available of CUDA, XLA, MPS, and finally the CPU. ``"auto"`` or an empty value
+    means "choose for me".
+
+    Raises:
+        ValueError: the requested device is not a known kind.
+        RuntimeError: the requested device is not available on this machine.
+    """
+    requested = preference if preference not in (None, "", "auto") else os.environ.get(ENV_DEVICE, "")
+    requested = requested.strip().lower()
+    source = "the device argument" if preference not in (None, "", "auto") else f"${ENV_DEVICE}"
+    if requested in ("", "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        torch_xla = _import_torch_xla()
+        if torch_xla is not None:
+            return _xla_device(torch_xla)
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+
+    kind, _, index = requested.partition(":")
+    if kind not in _KINDS or (index and not index.isdigit()):
+        raise ValueError(
+            f"{source} is {requested!r}, which is not a device; expected one of "
+            f"{', '.join(_KINDS)} or 'auto', optionally with an index such as 'cuda:1'"
+        )
+    if kind == "cpu":
+        return torch.device("cpu")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"{source} asks for {requested!r} but CUDA is not available (torch {torch.__version__}); "
+                f"install a CUDA build of torch, or choose 'cpu' or 'auto'"
+            )
+        count = torch.cuda.device_count()
+        if index and int(index) >= count:
+            raise RuntimeError(f"{source} asks for {requested!r} but this machine has {count} CUDA device(s)")
+        return torch.device(requested)
+    if kind == "mps":
+        if not _mps_available():
+            raise RuntimeError(f"{source} asks for 'mps' but the MPS backend is not available; choose 'cpu' or 'auto'")
+        return torch.device("mps")
+    torch_xla = _import_torch_xla()
+    if torch_xla is None:
+        raise RuntimeError(
+            f"{source} asks for 'xla' but torch_xla does not import; install it with "
+            f"pip install 'illustrated[tpu]' (torch_xla 2.9 needs torch 2.9) on a TPU machine"
+        )
+    return _xla_device(torch_xla)
+
+
+def is_xla(device: torch.device) -> bool:
+    """Return True for an XLA device (a TPU through torch_xla)."""
+    return torch.device(device).type == "xla"
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """Return the mixed-precision type for ``device``: bfloat16 on CUDA (when supported) and XLA, else None.
+
+    None means full float32, which the CPU and MPS use by default.
+    """
+    kind = torch.device(device).type
+    if kind == "xla":
+        return torch.bfloat16
+    if kind == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
