@@ -5,10 +5,26 @@ Run ``python -m illustrated.train --help`` for the command line.
 
 from illustrated.train.losses import LabelSmoothingLoss, label_smoothed_cross_entropy
 from illustrated.train.schedule import warmup_learning_rate, warmup_scheduler
+from illustrated.train.checkpoint import CheckpointManager, load_checkpoint, save_checkpoint
+from illustrated.train.device import autocast_dtype, choose_device
+from illustrated.train.evaluate import bleu_scores, evaluate_files, load_model, translate
+from illustrated.train.runner import TrainingConfig, TrainingResult, train
 
 __all__ = [
     "LabelSmoothingLoss",
     "label_smoothed_cross_entropy",
     "warmup_learning_rate",
     "warmup_scheduler",
+    "choose_device",
+    "autocast_dtype",
+    "CheckpointManager",
+    "save_checkpoint",
+    "load_checkpoint",
+    "TrainingConfig",
+    "TrainingResult",
+    "train",
+    "bleu_scores",
+    "translate",
+    "load_model",
+    "evaluate_files",
 ]
