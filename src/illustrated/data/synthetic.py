@@ -33,9 +33,11 @@ __all__ = [
     "english_text",
     "german_text",
     "MAX_NUMBER",
+    "LEXICON_SIZE",
 ]
 
 MAX_NUMBER = 999_999  # the largest number the task can spell: two groups of three digits
+LEXICON_SIZE = 100  # the numbers 0..99, which make_number_task always puts in the training split
 
 _EN_ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _EN_TEENS = ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
@@ -175,15 +177,15 @@ def _all_words(tables: Sequence[Sequence[str]], extra: Sequence[str]) -> list[st
     return words
 
 
-def _sample_numbers(rng: np.random.Generator, count: int, max_number: int) -> np.ndarray:
-    """Draw ``count`` distinct numbers from 0..max_number, each digit count equally likely where possible.
+def _sample_numbers(rng: np.random.Generator, count: int, low: int, high: int) -> np.ndarray:
+    """Draw ``count`` distinct numbers from low..high, each digit count equally likely where possible.
 
     Uniform draws would be almost all six-digit numbers. Each number gets the weight
-    1 / (how many numbers share its digit count), and weighted sampling without replacement
-    keeps the ``count`` largest ``u ** (1 / weight)`` for uniform ``u`` (Efraimidis and
-    Spirakis, 2006). Classes smaller than their share are taken whole.
+    1 / (how many numbers in low..high share its digit count). Keeping the ``count`` largest
+    keys ``u ** (1 / weight)``, with ``u`` uniform in (0, 1), samples without replacement in
+    proportion to the weights. A digit count with fewer numbers than its share is taken whole.
     """
-    numbers = np.arange(max_number + 1)
+    numbers = np.arange(low, high + 1)
     digits = 1 + sum((numbers >= 10 ** power).astype(int) for power in range(1, 7))  # 0 has one digit
     class_sizes = np.bincount(digits)
     weights = 1.0 / class_sizes[digits]
@@ -237,17 +239,22 @@ class TranslationTask:
 
 def make_number_task(seed: int = 0, num_train: int = 6000, num_validation: int = 500,
                      num_test: int = 1000, max_number: int = MAX_NUMBER) -> TranslationTask:
-    """Generate the English-to-German number task: three disjoint splits of distinct numbers.
+    """Generate the English-to-German number task: three splits with no number in common.
 
-    The numbers are drawn from 0..``max_number`` so that each digit count (1 to 6 digits) is
-    about equally common: small numbers would otherwise be rare, and 1 and 2-digit numbers,
-    of which there are few, all end up in some split. The order of the examples in each
-    split is random. The same arguments always give the same task.
+    Every number below 100 goes to the training split. These are the task's lexicon, the words
+    and the "twenty-one" -> "ein und zwanzig" pattern that all longer numbers are built from,
+    just as a learner of German is taught them before anything else. The remaining examples
+    are drawn from 100..``max_number`` so that each digit count (3 to 6 digits) is about equally
+    common, because uniform draws would be almost all six-digit numbers. The validation and test
+    splits therefore measure whether a model composes the words it has seen into numbers it
+    has not seen. The order of the examples in each split is random, and the same arguments
+    always give the same task.
 
     Args:
         seed: seed of the generator that picks and shuffles the numbers.
-        num_train, num_validation, num_test: the size of each split (validation may be 0).
-        max_number: the largest number to spell, at most 999,999.
+        num_train: the size of the training split, at least 100 (the numbers below 100).
+        num_validation, num_test: the sizes of the other splits (validation may be 0).
+        max_number: the largest number to spell, from 100 to 999,999.
 
     Raises:
         ValueError: if the splits ask for more distinct numbers than 0..max_number holds.
@@ -256,10 +263,12 @@ def make_number_task(seed: int = 0, num_train: int = 6000, num_validation: int =
                         ("num_test", num_test), ("max_number", max_number)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    if num_train < 1 or num_test < 1:
-        raise ValueError(f"num_train and num_test must be at least 1, got {num_train} and {num_test}")
-    if max_number > MAX_NUMBER:
-        raise ValueError(f"max_number must be at most {MAX_NUMBER:,}, got {max_number:,}")
+    if num_train < LEXICON_SIZE:
+        raise ValueError(f"num_train must be at least {LEXICON_SIZE}, the numbers below 100; got {num_train}")
+    if num_test < 1:
+        raise ValueError(f"num_test must be at least 1, got {num_test}")
+    if not LEXICON_SIZE <= max_number <= MAX_NUMBER:
+        raise ValueError(f"max_number must lie in [{LEXICON_SIZE}, {MAX_NUMBER:,}], got {max_number:,}")
     total = num_train + num_validation + num_test
     if total > max_number + 1:
         raise ValueError(
@@ -268,16 +277,22 @@ def make_number_task(seed: int = 0, num_train: int = 6000, num_validation: int =
         )
 
     rng = np.random.default_rng(seed)
-    numbers = _sample_numbers(rng, total, max_number)
-    rng.shuffle(numbers)
-    examples = [translate_number(int(number)) for number in numbers]
+    drawn = _sample_numbers(rng, total - LEXICON_SIZE, LEXICON_SIZE, max_number)
+    num_drawn_train = num_train - LEXICON_SIZE
+    train_numbers = np.concatenate([np.arange(LEXICON_SIZE), drawn[:num_drawn_train]])
+    rng.shuffle(train_numbers)
+    validation_numbers = drawn[num_drawn_train:num_drawn_train + num_validation]
+    test_numbers = drawn[num_drawn_train + num_validation:]
+
+    def spell(numbers) -> list[TranslationExample]:
+        return [translate_number(int(number)) for number in numbers]
 
     src_vocab = Vocabulary(_all_words([_EN_ONES, _EN_TEENS, _EN_TENS], [HYPHEN, "hundred", "thousand"]))
     tgt_vocab = Vocabulary(_all_words([_DE_ONES, _DE_TEENS, _DE_TENS], ["eins", AND, "hundert", "tausend"]))
     return TranslationTask(
-        train=examples[:num_train],
-        validation=examples[num_train:num_train + num_validation],
-        test=examples[num_train + num_validation:],
+        train=spell(train_numbers),
+        validation=spell(validation_numbers),
+        test=spell(test_numbers),
         src_vocab=src_vocab,
         tgt_vocab=tgt_vocab,
         seed=int(seed),
