@@ -155,6 +155,18 @@ def length_penalty_factor(length: int, alpha: float) -> float:
     return ((5.0 + length) / 6.0) ** alpha
 
 
+def _keep_best(hypotheses: list, score: float, ids: list[int], beam_size: int) -> None:
+    """Insert ``(score, ids)`` into a list sorted best first, keeping at most ``beam_size`` entries.
+
+    A new hypothesis goes after those with an equal score, so the earlier (shorter) one wins ties.
+    """
+    position = 0
+    while position < len(hypotheses) and hypotheses[position][0] >= score:
+        position += 1
+    hypotheses.insert(position, (score, ids))
+    del hypotheses[beam_size:]
+
+
 @torch.no_grad()
 def beam_search(model, src: torch.Tensor, *, bos_id: int = BOS_ID, eos_id: int = EOS_ID, beam_size: int = 4,
                 max_len: int | None = None, length_penalty: float = 0.6, return_hypotheses: bool = False):
@@ -164,21 +176,28 @@ def beam_search(model, src: torch.Tensor, *, bos_id: int = BOS_ID, eos_id: int =
     ``batch * beam_size`` rows, against a source encoded once. At each step every live beam
     proposes its next tokens, and the ``2 * beam_size`` best continuations of each sentence are
     ranked by total log-probability. A continuation ending in ``<eos>`` becomes a finished
-    hypothesis when it ranks among the first ``beam_size``. The best ``beam_size`` others stay
-    alive. A sentence is done once it has ``beam_size`` finished hypotheses (as in fairseq),
-    or when it reaches its length limit, where its live beams are finished as they are. The
-    result is the finished hypothesis with the best score ``log p / length_penalty_factor``.
-    With ``beam_size=1`` this is exactly :func:`greedy_decode`.
+    hypothesis when it ranks among the first ``beam_size``, and each sentence keeps its
+    ``beam_size`` best finished hypotheses, scored ``log p / length_penalty_factor(length)``.
+    The best ``beam_size`` continuations that do not end stay alive. A sentence is done when
+    it has ``beam_size`` finished hypotheses and the worst of them scores at least as well as
+    the best live beam would if it ended now, or when it reaches its length limit, where its
+    live beams are finished as they are. The result is the best finished hypothesis. With
+    ``beam_size=1`` this is exactly :func:`greedy_decode`.
 
-    NOTE: a sentence stops at its ``beam_size``-th finished hypothesis, so a live beam that
-    would have overtaken it later is not explored. This is the usual approximation.
+    Stopping only after ``beam_size`` finished hypotheses is not enough by itself: a model
+    trained with label smoothing gives ``<eos>`` a probability of about epsilon / vocab_size
+    everywhere, so with a small vocabulary an early ``<eos>`` can rank among the first
+    ``beam_size`` while the correct sentence is still growing.
+
+    NOTE: with ``length_penalty > 0`` a live beam that grows longer divides by a larger factor,
+    so it could still overtake a finished one after the stop. The search does not look for it.
 
     Args:
         model, src, bos_id, eos_id, max_len: as in :func:`greedy_decode`.
         beam_size: the number of hypotheses kept per sentence (the paper uses 4).
         length_penalty: alpha of :func:`length_penalty_factor` (the paper uses 0.6).
-        return_hypotheses: also return, per sentence, every finished hypothesis as
-            ``(score, token ids)``, best first.
+        return_hypotheses: also return, per sentence, its best ``beam_size`` finished hypotheses
+            as ``(score, token ids)``, best first.
 
     Returns:
         Token ids ``(batch, out_len)`` laid out as in :func:`greedy_decode`, or
@@ -218,6 +237,7 @@ def beam_search(model, src: torch.Tensor, *, bos_id: int = BOS_ID, eos_id: int =
             length = step + 1  # tokens in each hypothesis after this step, <eos> included
 
             # Finish the <eos> continuations that rank among the first beam_size.
+            factor = length_penalty_factor(length, length_penalty)
             ranks = torch.arange(top_scores.shape[1], device=device)
             newly_finished = is_eos & (ranks < beam_size) & torch.isfinite(top_scores)
             for sentence, rank in newly_finished.nonzero().tolist():
@@ -225,8 +245,7 @@ def beam_search(model, src: torch.Tensor, *, bos_id: int = BOS_ID, eos_id: int =
                     continue
                 row = sentence * beam_size + int(top_beam[sentence, rank])
                 hypothesis = tokens[row, 1:].tolist() + [eos_id]
-                score = float(top_scores[sentence, rank]) / length_penalty_factor(length, length_penalty)
-                finished[sentence].append((score, hypothesis))
+                _keep_best(finished[sentence], float(top_scores[sentence, rank]) / factor, hypothesis, beam_size)
 
             # The best beam_size continuations that do not end the sentence stay alive. There are
             # always enough, because each beam contributes at most one <eos> to the 2k candidates.
@@ -237,24 +256,24 @@ def beam_search(model, src: torch.Tensor, *, bos_id: int = BOS_ID, eos_id: int =
             tokens = torch.cat([tokens[rows], alive_token.reshape(-1, 1)], dim=1)
             scores = alive_scores
 
+            best_alive = scores[:, 0].tolist()  # each sentence's best live score, log p so far
             for sentence in range(batch):
                 if done[sentence]:
                     continue
                 if length >= limits[sentence]:
                     # Out of room: the live beams end here, without <eos>.
-                    factor = length_penalty_factor(length, length_penalty)
                     for beam in range(beam_size):
-                        if math.isfinite(float(scores[sentence, beam])):
+                        score = float(scores[sentence, beam])
+                        if math.isfinite(score):
                             hypothesis = tokens[sentence * beam_size + beam, 1:].tolist()
-                            finished[sentence].append((float(scores[sentence, beam]) / factor, hypothesis))
+                            _keep_best(finished[sentence], score / factor, hypothesis, beam_size)
                     done[sentence] = True
                 elif len(finished[sentence]) >= beam_size:
-                    done[sentence] = True
+                    worst_finished = finished[sentence][-1][0]
+                    done[sentence] = worst_finished >= best_alive[sentence] / factor
             if all(done):
                 break
 
-    for hypotheses in finished:
-        hypotheses.sort(key=lambda item: -item[0])  # stable: equal scores keep the order they were found in
     best = [hypotheses[0][1] for hypotheses in finished]
     out_len = max(len(ids) for ids in best)
     output = torch.full((batch, out_len), pad_id, dtype=torch.long, device=device)

@@ -8,6 +8,7 @@ from illustrated.train.schedule import warmup_learning_rate, warmup_scheduler
 from illustrated.train.checkpoint import CheckpointManager, load_checkpoint, save_checkpoint
 from illustrated.train.device import autocast_dtype, choose_device
 from illustrated.train.evaluate import bleu_scores, evaluate_files, load_model, translate
+from illustrated.train.fit import TrainingHistory, exact_match_accuracy, fit, token_accuracy, translate_pairs
 from illustrated.train.runner import TrainingConfig, TrainingResult, train
 
 __all__ = [
@@ -27,4 +28,9 @@ __all__ = [
     "translate",
     "load_model",
     "evaluate_files",
+    "fit",
+    "TrainingHistory",
+    "exact_match_accuracy",
+    "token_accuracy",
+    "translate_pairs",
 ]
