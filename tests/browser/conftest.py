@@ -75,7 +75,7 @@ def refresh_stale_notebooks(cache_dir: Path) -> int:
     for record in cache.list_cache_records():
         html_outputs = list(html_output_texts(cache.get_cache_bundle(record.pk).nb))
         if any("itv-view" in text and script not in text for text in html_outputs):
-            cache.remove_cache_record(record.pk)
+            cache.remove_cache(record.pk)
             dropped += 1
     return dropped
 
