@@ -3,7 +3,9 @@
 ``attention_view(weights, tokens)`` returns an :class:`AttentionView`. Displaying it gives one
 ``text/html`` output made of a ``div``, the weights as JSON and a short inline script, so it needs
 no kernel, no require.js and nothing from another site. The same output therefore works on the
-book's static pages, in Colab and in JupyterLab or Notebook 7, including on the first run.
+book's static pages and in JupyterLab 4.6 and Notebook 7.6 on the first run (checked in Chromium).
+An untrusted notebook shows the static image described below. NOTE: Colab runs scripts in
+outputs too, but views were not checked there.
 
 What a view shows:
 

@@ -4,8 +4,9 @@ An inspector is a small ipywidgets app (a menu, a text box or a slider above an 
 that works with ipywidgets 7.7.1, which Colab ships, and with ipywidgets 8. It is wrapped in an
 :class:`Inspector`, whose output carries two versions of itself in one display:
 
-- ``application/vnd.jupyter.widget-view+json``: the live widget. JupyterLab 4, Notebook 7, the
-  classic notebook and Colab pick it, and moving a control reruns the Python code.
+- ``application/vnd.jupyter.widget-view+json``: the live widget. JupyterLab 4.6 and Notebook 7.6
+  pick it on the first run, and moving a control reruns the Python code (checked in Chromium).
+  NOTE: Colab and the classic notebook also rank widget views first, but neither was checked.
 - ``text/html``: an :mod:`illustrated.views` view with the inspector's choices computed in advance
   and put behind a menu in the page (every sentence of the menu, a few temperatures). It needs no
   kernel, so on the book's static pages the menus still change what is drawn.
@@ -348,9 +349,9 @@ def show_bertviz(model, src_ids, tgt_ids, src_tokens: Sequence[str], tgt_tokens:
     from cdnjs.cloudflare.com, so it draws nothing offline, and a web page that shows it would
     send requests to another site. Keep its cell's output out of the book with the
     ``remove-output`` tag; the book's own views (:mod:`illustrated.views`) show the same weights
-    offline. In JupyterLab 4 and Notebook 7 its first run may stay blank with "require is not
-    defined" in the browser console, because require.js loads after bertviz's script; running the
-    cell again draws it.
+    offline. NOTE: in JupyterLab 4 and Notebook 7 its first run is reported to stay blank with
+    "require is not defined", because require.js loads after bertviz's script, and running the
+    cell again draws it; this could not be checked here, where cdnjs cannot be reached.
 
     bertviz (https://github.com/jessevig/bertviz) is licensed under the Apache License 2.0, as its
     package metadata states (checked for bertviz 1.4.1). Install it with
