@@ -20,6 +20,20 @@ from illustrated.exercises.part1 import (
     check_split_heads,
     check_token_ids,
 )
+from illustrated.exercises.part2 import (  # chapters 7 to 10
+    __all__ as _part2_names,
+    check_cross_attention,
+    check_decoder_inputs,
+    check_decoder_mask,
+    check_feed_forward,
+    check_greedy,
+    check_label_smoothing,
+    check_layer_norm,
+    check_learning_rate,
+    check_positional_encoding,
+    check_shift_matrix,
+    check_sublayer_connection,
+)
 
 __all__ = [
     "Case",
@@ -40,3 +54,4 @@ __all__ = [
     "check_merge_heads",
     "check_multi_head_attention",
 ]
+__all__ += _part2_names
