@@ -193,3 +193,27 @@ def test_long_token_cut_with_tooltip(show):
     label = page.locator(".itv-view .itv-query-label").first
     assert label.evaluate("(n) => n.firstChild.nodeValue") == long_token[:23] + "\u2026"
     assert label.locator("title").text_content() == long_token
+
+
+def test_view_defines_no_globals(show, tmp_path):
+    page, _ = show("<p>no view</p>")
+    before = set(page.evaluate("() => Object.getOwnPropertyNames(window)"))
+    second = tmp_path / "second"
+    second.mkdir()
+    attention_view(weights(2, 3, 6, 6), TOKENS, mode="grid").save(second / "index.html")
+    page.goto(page.url.replace("index.html", "second/index.html"))
+    assert page.locator('.itv-view[data-itv-ready="1"]').count() == 1
+    after = set(page.evaluate("() => Object.getOwnPropertyNames(window)"))
+    assert after - before == set()
+
+
+def test_masked_rows_draw_no_lines(show):
+    matrix = weights(6, 6)
+    matrix[0] = 0.0  # a query whose keys are all masked gets all-zero weights
+    page, log = show(attention_view(matrix, TOKENS).html)
+    view = page.locator(".itv-view").first
+    view.locator(".itv-query-label").nth(0).click()
+    visible = view.locator(".itv-line").evaluate_all("(lines) => lines.filter((l) => l.style.display !== 'none').length")
+    assert visible == 0
+    assert set(view.locator(".itv-value").all_text_contents()) - {""} == {"0.000"}
+    assert_clean(log)
