@@ -29,7 +29,7 @@
   };
   var controls = {};
   var detail = null; // {svg, update}
-  var thumbs = []; // [{canvas, layer, head}]
+  var thumbs = []; // one {button, canvas, layer, head} per thumbnail
 
   // ---- helpers ----------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ What a view shows:
 - ``mode="heads"``: a thumbnail of every head of the chosen layer above the lines view.
 - ``mode="grid"``: a thumbnail of every layer and head above the lines view.
 
-Menus in the view choose the layer, the head and the drawing (lines or heatmap);
+Menus in the view choose the layer, the head and the drawing (lines or heatmap).
 ``encoder_decoder_view`` adds a menu for encoder self-attention, decoder self-attention and
 cross-attention. Weights are stored in thousandths (rounded to 3 decimals). A view of six layers
 of eight heads over 20 tokens measured 120 to 141 KB of HTML, and a test keeps it under 300 KB.
