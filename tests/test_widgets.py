@@ -262,3 +262,21 @@ def test_show_bertviz_view_checked(model):
 def test_inspector_views_are_attention_views():
     assert isinstance(inspectors.attention_inspector(uniform_attention, SENTENCES).static_view, AttentionView)
     assert isinstance(attention_view(np.eye(2), ["a", "b"]), AttentionView)
+
+
+def test_load_require_first_rewrites_bertviz(model):
+    pytest.importorskip("bertviz")
+    page = inspectors.show_bertviz(model, [5, 6], [1, 8], ["a", "b"], ["<s>", "x"], html_action="return").data
+    assert page.count("<script") == 1  # require.js is no longer a tag of its own
+    assert 'loader.src = "https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.6/require.min.js"' in page
+    assert list(entry["name"] for entry in bertviz_params(page)["attention"]) == ["Encoder", "Decoder", "Cross"]
+
+
+def test_load_require_first_keeps_other_pages():
+    page = '<div>no require.js here</div><script type="text/javascript">draw();</script>'
+    assert inspectors.load_require_first(page) == page
+
+
+def test_show_bertviz_html_action_checked(model):
+    with pytest.raises(ValueError, match="html_action='file' is invalid"):
+        inspectors.show_bertviz(model, [5], [1], ["a"], ["<s>"], html_action="file")

@@ -26,12 +26,14 @@ book: see its docstring.
 from __future__ import annotations
 
 import html
+import json
 import math
+import re
 from typing import Any, Callable, Mapping, Sequence
 
 import ipywidgets as widgets
 import numpy as np
-from IPython.display import display
+from IPython.display import HTML, display
 
 from illustrated import reference
 from illustrated.views import AttentionView, attention_view, choice_view, encoder_decoder_view
@@ -44,6 +46,7 @@ __all__ = [
     "model_attention",
     "bertviz_attention",
     "show_bertviz",
+    "load_require_first",
 ]
 
 WIDGET_VIEW_MIMETYPE = "application/vnd.jupyter.widget-view+json"
@@ -96,8 +99,6 @@ def _show_error(output: widgets.Output, error: Exception) -> None:
 
 
 def _display_html(text: str) -> None:
-    from IPython.display import HTML
-
     display(HTML(text))
 
 
@@ -341,17 +342,55 @@ def bertviz_attention(attention: Any, name: str = "attention") -> tuple:
     return tuple(torch.from_numpy(layer[None].astype(np.float32)) for layer in weights)
 
 
+# bertviz 1.4.1 writes require.js as a script tag of its own, followed by the inline script that draws.
+_REQUIRE_TAG = re.compile(r'<script src="(https://[^"]+/require(?:\.min)?\.js)"></script>')
+_INLINE_SCRIPT = re.compile(r'<script(?: type="text/javascript")?>(.*?)</script>', re.S)
+_LOAD_REQUIRE_FIRST = """<script type="text/javascript">(function () {
+  function draw() {
+%s
+  }
+  if (window.requirejs) {
+    draw();
+    return;
+  }
+  var loader = document.createElement("script");
+  loader.src = %s;
+  loader.onload = draw;
+  document.head.appendChild(loader);
+})();</script>"""
+
+
+def load_require_first(page: str) -> str:
+    """Rewrite bertviz's HTML so that its drawing script waits for require.js to load.
+
+    JupyterLab 4 and Notebook 7 add an output's script tags together, so bertviz's inline script
+    runs before the separate require.js tag has loaded, and the first run draws nothing. The
+    rewritten page loads require.js from the drawing script and draws once it has loaded, or at
+    once where require.js is already on the page. A page of another layout is returned unchanged.
+    """
+    match = _REQUIRE_TAG.search(page)
+    if match is None or not _INLINE_SCRIPT.search(page, match.end()):
+        return page
+    body = page[:match.start()] + page[match.end():]
+    return _INLINE_SCRIPT.sub(
+        lambda script: _LOAD_REQUIRE_FIRST % (script.group(1), json.dumps(match.group(1))), body
+    )
+
+
 def show_bertviz(model, src_ids, tgt_ids, src_tokens: Sequence[str], tgt_tokens: Sequence[str], view: str = "head",
-                 **options):
+                 *, html_action: str = "view", **options):
     """Show the model's encoder, decoder and cross-attention in bertviz's ``head_view`` or ``model_view``.
 
     For readers in Colab and Jupyter only. bertviz's output loads require.js 2.3.6, d3 and jQuery
     from cdnjs.cloudflare.com, so it draws nothing offline, and a web page that shows it would
     send requests to another site. Keep its cell's output out of the book with the
     ``remove-output`` tag; the book's own views (:mod:`illustrated.views`) show the same weights
-    offline. NOTE: in JupyterLab 4 and Notebook 7 its first run is reported to stay blank with
-    "require is not defined", because require.js loads after bertviz's script, and running the
-    cell again draws it; this could not be checked here, where cdnjs cannot be reached.
+    offline.
+
+    Displayed as bertviz writes it, the view stays blank on its first run in JupyterLab 4.6 and
+    Notebook 7.6 and draws when the cell runs again (checked in Chromium with bertviz's CDN files
+    served from local copies). :func:`load_require_first` rewrites its HTML so that the first run
+    draws as well. NOTE: Colab was not checked, with or without the rewrite.
 
     bertviz (https://github.com/jessevig/bertviz) is licensed under the Apache License 2.0, as its
     package metadata states (checked for bertviz 1.4.1). Install it with
@@ -363,14 +402,16 @@ def show_bertviz(model, src_ids, tgt_ids, src_tokens: Sequence[str], tgt_tokens:
             1-D tensors or ``(1, seq_len)`` tensors.
         src_tokens, tgt_tokens: one label per id.
         view: ``"head"`` (one layer at a time, heads overlaid) or ``"model"`` (every layer and head).
-        options: passed to bertviz, e.g. ``html_action="return"`` to get the HTML instead of
-            displaying it, or ``layer=``, ``heads=``, ``display_mode="light"``.
+        html_action: ``"view"`` displays the view, ``"return"`` returns it as an ``IPython.display.HTML``.
+        options: passed to bertviz, e.g. ``layer=``, ``heads=``, ``display_mode="light"``.
 
     Returns:
-        What bertviz returns: None, or the HTML object with ``html_action="return"``.
+        None, or the HTML object with ``html_action="return"``.
     """
     if view not in ("head", "model"):
         raise ValueError(f"view={view!r} is not a bertviz view; choose 'head' or 'model'")
+    if html_action not in ("view", "return"):
+        raise ValueError(f"html_action={html_action!r} is invalid; choose 'view' or 'return'")
     try:
         import bertviz
     except ImportError as error:
@@ -387,11 +428,17 @@ def show_bertviz(model, src_ids, tgt_ids, src_tokens: Sequence[str], tgt_tokens:
         raise ValueError(f"tgt_ids has {attention['decoder'].shape[-1]} ids but tgt_tokens has {len(tgt_tokens)} "
                          "tokens; pass one token per id")
     draw = bertviz.head_view if view == "head" else bertviz.model_view
-    return draw(
+    page = draw(
         encoder_attention=bertviz_attention(attention["encoder"], "encoder"),
         decoder_attention=bertviz_attention(attention["decoder"], "decoder"),
         cross_attention=bertviz_attention(attention["cross"], "cross"),
         encoder_tokens=src_tokens,
         decoder_tokens=tgt_tokens,
+        html_action="return",
         **options,
-    )
+    ).data
+    result = HTML(load_require_first(page))
+    if html_action == "return":
+        return result
+    display(result)
+    return None
