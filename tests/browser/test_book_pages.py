@@ -31,6 +31,7 @@ from browser_tools import (
 pytestmark = pytest.mark.browser
 
 GALLERY = "book/views_gallery.html"
+STICKY_HEADERS_HIDDEN = ".bd-header, .bd-header-article, .skip-link { visibility: hidden !important; }"
 HTML_TOKENS = ["<script>x(1)</script>", '"quoted"', "a & b", "</div>", "<b>bold</b>"]
 
 
@@ -123,7 +124,8 @@ def test_gallery_has_every_kind(gallery, screenshot_dir):
         assert matching, f"the gallery has no {kind} view: {views}"
         locator = page.locator(f"#{matching[0]['id']}")
         locator.scroll_into_view_if_needed()
-        locator.screenshot(path=str(screenshot_dir / f"view-{kind}.png"))
+        # Hide the theme's sticky headers, which would otherwise cover views taller than the window.
+        locator.screenshot(path=str(screenshot_dir / f"view-{kind}.png"), style=STICKY_HEADERS_HIDDEN)
 
 
 def test_gallery_grid_thumbnails(gallery):
