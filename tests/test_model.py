@@ -65,11 +65,10 @@ def randomize_(module: nn.Module, seed: int) -> nn.Module:
     return module
 
 
-def random_ids(batch: int, lengths, vocab_size: int, seed: int, max_len: int | None = None) -> torch.Tensor:
+def random_ids(batch: int, lengths, vocab_size: int, seed: int) -> torch.Tensor:
     """Return a padded batch (batch, max(lengths)) of ids in 1..vocab_size-1, padded with PAD on the right."""
     generator = torch.Generator().manual_seed(seed)
-    width = max(lengths) if max_len is None else max_len
-    ids = torch.full((batch, width), PAD, dtype=torch.long)
+    ids = torch.full((batch, max(lengths)), PAD, dtype=torch.long)
     for row, length in enumerate(lengths):
         ids[row, :length] = torch.randint(1, vocab_size, (length,), generator=generator)
     return ids
@@ -405,15 +404,18 @@ LAYER_SHAPES = [
 
 @pytest.mark.parametrize("shape", LAYER_SHAPES, ids=str)
 @pytest.mark.parametrize("norm_first", [False, True], ids=["post_ln", "pre_ln"])
-def test_encoder_layer_matches_torch(shape, norm_first):
+@pytest.mark.parametrize("grad_enabled", [True, False], ids=["grad", "no_grad"])
+def test_encoder_layer_matches_torch(shape, norm_first, grad_enabled):
+    # Under no_grad in eval mode torch may take its fused inference path, so both of its paths are compared.
     d_model, num_heads, d_ff, lengths, _ = shape
     ours = randomize_(EncoderLayer(d_model, num_heads, d_ff, dropout=0.0, norm_first=norm_first), seed=d_ff).eval()
     theirs = torch_encoder_layer_like(ours, d_ff)
     x = torch.randn(len(lengths), max(lengths), d_model)
     mask = key_mask(lengths, max(lengths))
 
-    out, _ = ours(x, mask)
-    expected = theirs(x, src_key_padding_mask=~mask[:, 0, 0, :])
+    with torch.set_grad_enabled(grad_enabled):
+        out, _ = ours(x, mask)
+        expected = theirs(x, src_key_padding_mask=~mask[:, 0, 0, :])
 
     assert_close(out, expected)
 
@@ -505,6 +507,8 @@ def test_source_padding_is_ignored():
 
 
 def test_target_padding_is_ignored():
+    # Trailing pads come after every real token, so the causal mask alone hides them from real
+    # positions. The target padding mask acts on the pad rows: test_attention_weights_respect_masks.
     model = small_model(seed=12)
     src = random_ids(2, [5, 3], 23, seed=7)
     tgt_in = random_ids(2, [4, 4], 19, seed=8)
