@@ -222,10 +222,10 @@ def main(argv=None) -> None:
             cpu[name].append(cpu_time)
 
     mean_target_tokens = statistics.mean(target_tokens[step % len(batches)] for step in range(args.steps))
-    print(f"\n{'model':<22}{'median step':>14}{'min':>10}{'max':>10}{'target tok/s':>15}{'CPU time':>12}")
+    print(f"\n{'model':<22}{'median step':>14}{'min':>12}{'max':>12}{'target tok/s':>15}{'CPU time':>12}")
     for name in models:
         median = statistics.median(wall[name])
-        print(f"{name:<22}{median * 1e3:>11.1f} ms{min(wall[name]) * 1e3:>7.1f} ms{max(wall[name]) * 1e3:>7.1f} ms"
+        print(f"{name:<22}{median * 1e3:>11.1f} ms{min(wall[name]) * 1e3:>9.1f} ms{max(wall[name]) * 1e3:>9.1f} ms"
               f"{mean_target_tokens / median:>15,.0f}{statistics.median(cpu[name]) * 1e3:>9.1f} ms")
     # CPU time (both threads) is less disturbed by other processes than wall-clock time,
     # which counts the time the scheduler gives away, so it is printed as a second opinion.
