@@ -299,3 +299,16 @@ def test_choice_view_unknown_selection():
 
 def test_view_is_attention_view():
     assert isinstance(attention_view(random_weights(5, 5), TOKENS), AttentionView)
+
+
+def test_large_view_warns():
+    weights = np.full((8, 200, 200), 1 / 200)
+    with pytest.warns(UserWarning, match=r"MB of HTML; show fewer layers"):
+        attention_view(weights, [f"t{i}" for i in range(200)]).html
+
+
+def test_script_asset_cannot_close_its_element():
+    from illustrated.views import _asset
+
+    assert "</script" not in _asset("attention_view.js").lower()
+    assert "</style" not in _asset("attention_view.css").lower()
