@@ -104,7 +104,7 @@ class SubwordTokenizer:
         return self._tokenizer.encode(text).ids
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-        """Return the token ids of many sentences (faster than calling :meth:`encode` in a loop)."""
+        """Return the token ids of many sentences, encoded in one call to the library."""
         return [encoding.ids for encoding in self._tokenizer.encode_batch(list(texts))]
 
     def tokens(self, text: str) -> list[str]:

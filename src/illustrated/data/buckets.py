@@ -3,7 +3,7 @@
 Each example is sorted into a length bucket, the length of its longer side (source or target)
 rounded up to a multiple of ``pad_multiple`` (8 by default: tensor cores and vector units work best
 on such widths). A bucket of length ``L`` is cut into batches of ``max_tokens // L`` sentences, so
-every batch holds at most ``max_tokens`` positions per side, padding included.
+every batch contains at most ``max_tokens`` positions per side, padding included.
 
 On XLA devices every new tensor shape triggers a recompilation, so ``fixed_shapes`` replaces the
 buckets with a short list of lengths, e.g. ``(16, 32, 48, 64, 128)``: every batch is then padded to
@@ -74,8 +74,8 @@ def collate_pairs(sources, targets, indices: Sequence[int], pad_multiple: int = 
     """Pad the examples at ``indices`` into a :class:`TranslationBatch`.
 
     Each side is padded to a multiple of ``pad_multiple``, or to exactly ``length`` when given.
-    ``rows`` adds all-padding rows up to that batch size (fixed shapes for XLA); such rows have no
-    target tokens, so they add nothing to the loss.
+    ``rows`` adds all-padding rows up to that batch size, which gives XLA fixed shapes. Such rows
+    have no target tokens, so they add nothing to the loss.
     """
     indices = list(indices)
     src_len = max(len(sources[i]) for i in indices)
@@ -152,7 +152,7 @@ class TokenBudgetBatcher:
 
         lengths = np.array([max(len(s), len(t) - 1) for s, t in zip(sources, targets)], dtype=np.int64)
         keep = np.ones(len(lengths), dtype=bool) if max_length is None else lengths <= max_length
-        self.kept = np.flatnonzero(keep)
+        self.kept = np.flatnonzero(keep)  # indices of the examples short enough to train on
         self.num_dropped = int((~keep).sum())
         if len(self.kept) == 0:
             raise ValueError(f"no example is at most max_length={max_length} tokens long")

@@ -8,7 +8,7 @@ no spaCy model is involved.
 
 Where the files are read from, first match wins:
 
-1. ``local_dir`` (argument) or ``$ILLUSTRATED_MULTI30K_DIR``: a folder that already holds the
+1. ``local_dir`` (argument) or ``$ILLUSTRATED_MULTI30K_DIR``: a folder that already contains the
    ``.gz`` files. Nothing is downloaded, and the files are checked against the sums.
 2. the cache folder, ``cache_dir`` (argument), else ``$ILLUSTRATED_CACHE_DIR``, else
    ``$XDG_CACHE_HOME/illustrated``, else ``~/.cache/illustrated``; files live in its
@@ -73,7 +73,6 @@ SPLITS = {
     "test2017": "test_2017_flickr",
 }
 DIRECTIONS = ("de-en", "en-de")
-SPLIT_SIZES = {"train": 29000, "val": 1014, "test_2016_flickr": 1000, "test_2017_flickr": 1000}
 
 ENV_LOCAL_DIR = "ILLUSTRATED_MULTI30K_DIR"
 ENV_CACHE_DIR = "ILLUSTRATED_CACHE_DIR"
@@ -128,7 +127,7 @@ def default_cache_dir() -> Path:
 
 
 def find_local_multi30k() -> Path | None:
-    """Return a folder that already holds every Multi30k file, or None.
+    """Return a folder that already contains every Multi30k file, or None.
 
     Looks at ``$ILLUSTRATED_MULTI30K_DIR``, then, when the package runs from a source checkout
     (``<checkout>/src/illustrated``), at ``<checkout>/../shared/data/multi30k``. Only presence is
@@ -163,7 +162,7 @@ def _verify(name: str, path: Path, url: str) -> None:
 def _download(name: str, url: str, destination: Path, timeout: float) -> None:
     """Download ``url`` to ``destination`` atomically: a temporary file in the same folder, checked, then renamed.
 
-    On any failure the temporary file is removed, so ``destination`` either holds a file with the
+    On any failure the temporary file is removed, so ``destination`` either contains a file with the
     right sum or does not exist.
     """
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -184,7 +183,7 @@ def _download(name: str, url: str, destination: Path, timeout: float) -> None:
                     f"Without network access, copy the eight Multi30k .gz files "
                     f"({', '.join(sorted(MULTI30K_SHA256))}) into {destination.parent}, "
                     f"or pass local_dir=FOLDER (command line: --data-dir FOLDER), "
-                    f"or set {ENV_LOCAL_DIR}=FOLDER, where FOLDER holds them."
+                    f"or set {ENV_LOCAL_DIR}=FOLDER, where FOLDER contains them."
                 ) from error
         if expected_length is not None and received != int(expected_length):
             raise Multi30kUnavailableError(
@@ -199,11 +198,11 @@ def _download(name: str, url: str, destination: Path, timeout: float) -> None:
 
 def fetch_multi30k(names=None, *, local_dir=None, cache_dir=None, base_url: str | None = None,
                    timeout: float = 60.0) -> Path:
-    """Make sure the Multi30k files are present and intact; return the folder that holds them.
+    """Make sure the Multi30k files are present and intact; return the folder that contains them.
 
     Args:
         names: file names to fetch (keys of :data:`MULTI30K_SHA256`); None fetches all eight.
-        local_dir: a folder that already holds the files; nothing is downloaded then. Defaults to
+        local_dir: a folder that already contains the files; nothing is downloaded then. Defaults to
             ``$ILLUSTRATED_MULTI30K_DIR`` when set.
         cache_dir: the cache folder (the files go in its ``multi30k`` subfolder); defaults to
             :func:`default_cache_dir`.
@@ -230,7 +229,7 @@ def fetch_multi30k(names=None, *, local_dir=None, cache_dir=None, base_url: str 
         missing = [name for name in names if not (folder / name).is_file()]
         if missing:
             raise Multi30kUnavailableError(
-                f"the Multi30k folder {folder} lacks {', '.join(missing)}; "
+                f"the Multi30k folder {folder} is missing {', '.join(missing)}; "
                 f"download them from {base_url} into that folder, or give another folder."
             )
         for name in names:

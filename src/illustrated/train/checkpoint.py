@@ -1,7 +1,7 @@
 """Training checkpoints written atomically, keeping the last one and the best one.
 
-A checkpoint is one ``torch.save`` file holding everything a run needs to continue exactly where
-it stopped, or to translate on its own: the model's weights and configuration, both tokenizers,
+A checkpoint is one ``torch.save`` file. It contains everything a run needs to continue exactly
+where it stopped, or to translate on its own: the model's weights and configuration, both tokenizers,
 the optimizer and scheduler states, the step, epoch and position inside the epoch, and the random
 number generators' states. It is written to a temporary file in the same folder and renamed over
 the old one, so a run killed while saving leaves the previous checkpoint intact.
@@ -76,7 +76,7 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; train first, or give the path of a last.pt or best.pt")
     try:
-        # weights_only=False: the checkpoint holds plain Python objects (configs, RNG states) beside tensors.
+        # weights_only=False: the checkpoint contains plain Python objects (configs, RNG states) beside tensors.
         state = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as error:  # noqa: BLE001 - torch raises many types for a damaged file
         raise ValueError(f"{path} is not a readable checkpoint: {error}") from error

@@ -202,7 +202,7 @@ def main(argv=None) -> int:
             return _run_train(args)
         return _run_evaluate(args)
     except (ValueError, FileNotFoundError, Multi30kError) as error:
-        # Bad settings and missing files: the message says what to change, so no traceback.
+        # Bad settings and missing files: the message names the fix, so no traceback is printed.
         parser.exit(2, f"{parser.prog} {args.command}: error: {error}\n")
 
 

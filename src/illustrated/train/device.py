@@ -37,7 +37,7 @@ def _mps_available() -> bool:
 
 
 def _xla_device(torch_xla):
-    # torch_xla >= 2.7 has torch_xla.device(); older releases only xla_model.xla_device().
+    # Recent torch_xla releases have torch_xla.device(). Older ones only have xla_model.xla_device().
     if hasattr(torch_xla, "device"):
         return torch_xla.device()
     from torch_xla.core import xla_model

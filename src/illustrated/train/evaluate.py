@@ -52,13 +52,39 @@ def bleu_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict:
     return {"bleu": round(cased.score, 2), "bleu_lc": round(lowered.score, 2)}
 
 
+class _LastPositionLogits(torch.nn.Module):
+    """Wrap a Transformer so ``decode`` returns logits for the last target position only, ``(batch, 1, vocab)``.
+
+    Greedy decoding and beam search read only ``decode(...)[:, -1]``. The output layer over every
+    earlier position would be thrown away, and with a vocabulary of thousands it cost most of the
+    decoding time.
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.config = model.config
+
+    def encode(self, src):
+        return self.model.encode(src)
+
+    def decode(self, tgt_in, memory, src):
+        model = self.model
+        x = model._embed(tgt_in, model.tgt_embed)  # (batch, tgt_len, d_model)
+        x, _, _ = model.decoder(x, memory, model.tgt_mask(tgt_in), model.src_mask(src))
+        return model.output(x[:, -1:])  # (batch, 1, tgt_vocab_size)
+
+
 @torch.no_grad()
 def translate(model, source_tokenizer, target_tokenizer, sentences: Sequence[str], *, beam_size: int = 1,
-              batch_size: int = 128, length_penalty: float = 0.6, device=None) -> list[str]:
+              batch_size: int = 128, length_penalty: float = 0.6, max_length_ratio: float = 1.5,
+              device=None) -> list[str]:
     """Translate sentences; return detokenised text, in the input order.
 
     Sentences are sorted by length and decoded ``batch_size`` at a time (greedy when
     ``beam_size == 1``, else beam search). A source longer than the model's ``max_len`` is cut.
+    A translation stops at ``<eos>`` or at ``max_length_ratio`` times the longest source of its
+    batch plus 10 tokens, whichever comes first.
     """
     from illustrated.decode import beam_search, greedy_decode
 
@@ -66,8 +92,11 @@ def translate(model, source_tokenizer, target_tokenizer, sentences: Sequence[str
         raise ValueError(f"beam_size must be a positive integer, got {beam_size!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not max_length_ratio > 0:
+        raise ValueError(f"max_length_ratio must be a positive number, got {max_length_ratio!r}")
     device = device if device is not None else next(model.parameters()).device
     limit = model.config.max_len
+    decoder = _LastPositionLogits(model)
     encoded = [ids[: limit - 1] + [EOS_ID] for ids in source_tokenizer.encode_batch(list(sentences))]
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     outputs: list[str] = [""] * len(encoded)
@@ -78,10 +107,13 @@ def translate(model, source_tokenizer, target_tokenizer, sentences: Sequence[str
         for row, index in enumerate(chunk):
             src[row, : len(encoded[index])] = torch.tensor(encoded[index])
         src = src.to(device)
+        # Sorted batches have sources of similar length, so one cap fits the whole batch. It stops an
+        # undertrained model that never emits <eos> from decoding 50 tokens past every source.
+        max_len = min(limit, int(max_length_ratio * width) + 10)
         if beam_size == 1:
-            ids = greedy_decode(model, src)
+            ids = greedy_decode(decoder, src, max_len=max_len)
         else:
-            ids = beam_search(model, src, beam_size=beam_size, length_penalty=length_penalty)
+            ids = beam_search(decoder, src, beam_size=beam_size, length_penalty=length_penalty, max_len=max_len)
         for index, row in zip(chunk, ids.cpu().tolist()):
             outputs[index] = target_tokenizer.decode(row)
     return outputs
@@ -142,7 +174,7 @@ def evaluate_files(checkpoint_path, source_file, reference_file, *, beam_sizes=(
             f"line i of the reference file must translate line i of the source file"
         )
     if not sources:
-        raise ValueError(f"{source_file} holds no sentence")
+        raise ValueError(f"{source_file} is empty: expected one sentence per line")
     model, source_tokenizer, target_tokenizer, _ = load_model(checkpoint_path, device)
     results = []
     for beam_size in beam_sizes:

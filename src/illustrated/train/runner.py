@@ -20,6 +20,9 @@ schedule step and the same random state, so it ends with the same weights as a r
 On XLA (a TPU through torch_xla) every batch is padded to a few fixed shapes, the step reads no
 value back to the host, and ``torch_xla.sync()`` ends each step, so the graph compiles once per
 shape.
+
+NOTE: the XLA path has not run on TPU hardware yet. In particular, whether torch_xla recompiles the
+optimizer step when the warm-up schedule changes the learning rate is untested.
 """
 
 from __future__ import annotations
@@ -63,7 +66,8 @@ class TrainingConfig:
     vocab_size: int = 8000
     target_vocab_size: int | None = None  # None: the same as vocab_size; a smaller one speeds up the output layer
     min_frequency: int = 2
-    # Model, with the paper's names. The defaults are the 3+3-layer anchor size.
+    # Model, with the paper's names. The defaults are d_model 256, 3 encoder and 3 decoder layers, 8 heads,
+    # d_ff 512: the size of the best-known Multi30k Transformer tutorial.
     d_model: int = 256
     num_heads: int = 8
     d_ff: int = 512
@@ -73,7 +77,7 @@ class TrainingConfig:
     attention_dropout: float = 0.0
     norm_first: bool = False
     tie_output_embedding: bool = True
-    max_length: int = 128  # longest training sentence in tokens; longer pairs are left out
+    max_length: int = 128  # maximum training sentence length in tokens; longer pairs are left out
     # Optimisation.
     epochs: int = 10
     max_steps: int | None = None  # stop after this many updates in all, even mid-epoch
@@ -140,7 +144,7 @@ _RESUME_MUST_MATCH = (
 
 @dataclass
 class TrainingResult:
-    """What :func:`train` returns: the trained model (best checkpoint's weights), tokenizers and metrics."""
+    """The result of :func:`train`: the trained model (best checkpoint's weights), tokenizers and metrics."""
 
     model: nn.Module
     source_tokenizer: object
@@ -203,7 +207,7 @@ def _xla_sync() -> None:
 
     if hasattr(torch_xla, "sync"):
         torch_xla.sync()
-    else:  # torch_xla before 2.6
+    else:  # older torch_xla releases, without torch_xla.sync()
         from torch_xla.core import xla_model
 
         xla_model.mark_step()
@@ -217,10 +221,10 @@ def train_step(model, batch, optimizer, scheduler, *, normaliser: float, label_s
                clip_norm: float = 1.0, amp_dtype=None) -> torch.Tensor:
     """Run one update on a batch already on the model's device; return the summed loss, still on the device.
 
-    The loss is summed over the batch's target tokens and divided by ``normaliser``: the batch's own
-    token count in one process, or the count of all replicas' batches divided by the number of
-    replicas under DistributedDataParallel (which averages gradients), so every token of the step
-    weighs the same. Nothing is read back to the host, so the step stays asynchronous on GPUs and
+    The loss is summed over the batch's target tokens and divided by ``normaliser``. In one process
+    that is the batch's own token count. Under DistributedDataParallel, which averages gradients, it
+    is the token count of all replicas' batches divided by the number of replicas, so every token of
+    the step weighs the same. Nothing is read back to the host, so the step stays asynchronous on GPUs and
     compiles to one graph per shape on XLA.
     """
     device = batch.src.device
@@ -371,7 +375,7 @@ def _evaluate_bleu(model, source_tokenizer, target_tokenizer, pairs, device, bea
 
 
 def train(config: TrainingConfig, data=None) -> TrainingResult:
-    """Train a Transformer as ``config`` says; return the model with the best validation BLEU and the metrics.
+    """Train a Transformer with the settings of ``config``; return the model with the best validation BLEU and the metrics.
 
     ``data`` may map ``"train"``, ``"valid"`` and test-set names to objects with aligned ``source``
     and ``target`` sentence lists (such as :class:`illustrated.data.multi30k.TranslationPairs`);

@@ -1,0 +1,193 @@
+"""The training command line, evaluation on one's own files, checkpoints, and the fixed shapes of the XLA path."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import torch
+
+from illustrated.train import cli
+from illustrated.train import runner as runner_module
+from illustrated.train.checkpoint import CheckpointManager, load_checkpoint, save_checkpoint
+from illustrated.train.evaluate import bleu_scores
+from illustrated.train.runner import TrainingConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_multi30k() -> Path | None:
+    """Return $ILLUSTRATED_MULTI30K_DIR, else ../shared/data/multi30k beside the repository, if it holds the files."""
+    candidates = [Path(os.environ["ILLUSTRATED_MULTI30K_DIR"])] if os.environ.get("ILLUSTRATED_MULTI30K_DIR") else []
+    candidates.append(ROOT.parent / "shared" / "data" / "multi30k")
+    for folder in candidates:
+        if (folder / "train.de.gz").is_file() and (folder / "test_2016_flickr.en.gz").is_file():
+            return folder
+    return None
+
+
+LOCAL = shared_multi30k()
+needs_local_copy = pytest.mark.skipif(
+    LOCAL is None, reason="no local Multi30k copy: set ILLUSTRATED_MULTI30K_DIR or put the files in ../shared/data/multi30k"
+)
+
+
+def tiny_config(output_dir, **changes) -> TrainingConfig:
+    settings = dict(
+        data_dir=str(LOCAL), train_limit=200, valid_limit=16, test_sets=(), vocab_size=200, d_model=32,
+        num_heads=2, d_ff=64, num_layers=1, epochs=1, max_steps=4, max_tokens=256, warmup_steps=4,
+        valid_bleu=False, progress=False, threads=1, log_every=1, output_dir=str(output_dir),
+    )
+    settings.update(changes)
+    return TrainingConfig(**settings)
+
+
+def test_help_documents_every_option(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for field in fields(TrainingConfig):
+        assert "--" + field.name.replace("_", "-") in text, field.name
+    with pytest.raises(SystemExit):
+        cli.main(["evaluate", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--checkpoint", "--source-file", "--reference-file", "--beam-size"):
+        assert option in text
+
+
+def test_invalid_settings_rejected():
+    with pytest.raises(ValueError, match="d_model must be a positive integer"):
+        TrainingConfig(d_model=0)
+    with pytest.raises(ValueError, match="amp"):
+        TrainingConfig(amp="fp16")
+    with pytest.raises(ValueError, match="epochs=0 trains nothing"):
+        TrainingConfig(epochs=0)
+
+
+def test_bleu_scores_cased_and_lowered():
+    references = ["A dog runs on the grass.", "Two men play football."]
+    assert bleu_scores(references, references) == {"bleu": 100.0, "bleu_lc": 100.0}
+    shouted = [sentence.upper() for sentence in references]
+    scores = bleu_scores(shouted, references)
+    assert scores["bleu_lc"] == 100.0
+    assert scores["bleu"] < 10.0
+    with pytest.raises(ValueError, match="aligned"):
+        bleu_scores(["one"], ["one", "two"])
+
+
+def test_checkpoint_manager_keeps_last_and_best(tmp_path):
+    manager = CheckpointManager(tmp_path, mode="max")
+    assert manager.save({"step": 1}, metric=10.0)
+    assert not manager.save({"step": 2}, metric=5.0)
+    assert manager.save({"step": 3}, metric=12.0)
+    assert not manager.save({"step": 4})
+    assert load_checkpoint(manager.last_path)["step"] == 4
+    assert load_checkpoint(manager.best_path)["step"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]  # no temporary file left
+
+
+def test_checkpoint_failed_write_keeps_previous(tmp_path):
+    path = save_checkpoint({"step": 1}, tmp_path / "last.pt")
+    with pytest.raises(Exception):
+        save_checkpoint({"step": 2, "bad": lambda: None}, path)  # a lambda cannot be pickled
+    assert load_checkpoint(path)["step"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
+def test_load_checkpoint_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not an illustrated training checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+@needs_local_copy
+def test_fixed_shapes_path_uses_few_shapes(tmp_path, monkeypatch):
+    seen = set()
+    original = runner_module.train_step
+
+    def recording_step(model, batch, *args, **kwargs):
+        seen.add((tuple(batch.src.shape), tuple(batch.tgt_in.shape)))
+        return original(model, batch, *args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "train_step", recording_step)
+    train(tiny_config(tmp_path, fixed_shapes=(16, 32, 64), max_steps=12, max_tokens=512))
+    allowed = {((512 // length, length), (512 // length, length)) for length in (16, 32, 64)}
+    assert seen <= allowed
+    assert len(seen) >= 2
+
+
+@needs_local_copy
+def test_metrics_log_and_checkpoint_contents(tmp_path):
+    from illustrated.data.multi30k import TranslationPairs, load_multi30k
+
+    test2016 = load_multi30k("test2016", local_dir=LOCAL, limit=6)
+    data = {"train": load_multi30k("train", local_dir=LOCAL, limit=200),
+            "valid": load_multi30k("valid", local_dir=LOCAL, limit=8),
+            "small_test": TranslationPairs("small_test", "de-en", test2016.source, test2016.target)}
+    result = train(tiny_config(tmp_path, max_steps=None, epochs=1, test_sets=("small_test",)), data=data)
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    events = [line["event"] for line in lines]
+    assert events[0] == "start"
+    assert "valid" in events
+    assert events[-1] == "end"
+    assert all(line["loss"] > 0 for line in lines if line["event"] == "train")
+    state = load_checkpoint(tmp_path / "last.pt")
+    for key in ("model", "model_config", "tokenizers", "optimizer", "scheduler", "step", "epoch", "position", "rng"):
+        assert key in state, key
+    assert state["epoch"] == 1
+    assert state["position"] == 0
+    assert set(result.test["small_test"]) == {"greedy", "beam"}
+
+
+@needs_local_copy
+def test_evaluate_command_on_own_files(tmp_path, capsys):
+    train(tiny_config(tmp_path / "run"))
+    sources = ["Ein Hund rennt.", "Zwei Männer spielen Fußball."]
+    references = ["A dog runs.", "Two men play football."]
+    (tmp_path / "my.de").write_text("\n".join(sources) + "\n", encoding="utf-8")
+    (tmp_path / "my.en").write_text("\n".join(references) + "\n", encoding="utf-8")
+    code = cli.main(["evaluate", "--checkpoint", str(tmp_path / "run" / "last.pt"), "--source-file",
+                     str(tmp_path / "my.de"), "--reference-file", str(tmp_path / "my.en"), "--beam-size", "1", "2",
+                     "--json", "--device", "cpu", "--output-file", str(tmp_path / "out.en")])
+    assert code == 0
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["beam_size"] for r in results] == [1, 2]
+    for r in results:
+        assert set(r) == {"beam_size", "bleu", "bleu_lc", "sentences"}
+        assert r["sentences"] == 2
+    assert len((tmp_path / "out.en").read_text(encoding="utf-8").splitlines()) == 2
+
+
+def test_evaluate_command_rejects_unaligned_files(tmp_path, capsys):
+    (tmp_path / "a.txt").write_text("one\ntwo\n")
+    (tmp_path / "b.txt").write_text("one\n")
+    (tmp_path / "c.pt").write_bytes(b"")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["evaluate", "--checkpoint", str(tmp_path / "c.pt"), "--source-file", str(tmp_path / "a.txt"),
+                  "--reference-file", str(tmp_path / "b.txt")])
+    assert exit_info.value.code == 2
+    assert "has 2 lines but" in capsys.readouterr().err
+
+
+def test_last_position_decoder_same_output():
+    from illustrated.decode import beam_search, greedy_decode
+    from illustrated.model import Transformer, TransformerConfig
+    from illustrated.train.evaluate import _LastPositionLogits
+
+    torch.manual_seed(0)
+    model = Transformer(TransformerConfig(300, 400, d_model=32, num_heads=2, d_ff=64, num_layers=2)).eval()
+    src = torch.randint(4, 300, (6, 9))
+    src[2, 5:] = 0  # one padded row
+    wrapped = _LastPositionLogits(model)
+    assert torch.equal(greedy_decode(model, src, max_len=20), greedy_decode(wrapped, src, max_len=20))
+    assert torch.equal(beam_search(model, src, beam_size=3, max_len=20),
+                       beam_search(wrapped, src, beam_size=3, max_len=20))
