@@ -25,6 +25,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import platform
 import statistics
@@ -109,6 +110,55 @@ class TorchTransformerModel(nn.Module):
             memory_key_padding_mask=src_pad, tgt_is_causal=True,
         )
         return self.output(hidden)
+
+
+@torch.no_grad()
+def copy_weights(ours: Transformer, theirs: TorchTransformerModel) -> None:
+    """Load our model's weights into the torch.nn.Transformer wrapper (torch packs W^Q, W^K, W^V into one)."""
+
+    def copy_attention(source, target: nn.MultiheadAttention) -> None:
+        target.in_proj_weight.copy_(torch.cat([source.q_proj.weight, source.k_proj.weight, source.v_proj.weight]))
+        target.in_proj_bias.copy_(torch.cat([source.q_proj.bias, source.k_proj.bias, source.v_proj.bias]))
+        target.out_proj.load_state_dict(source.out_proj.state_dict())
+
+    def copy_feed_forward_and_norms(source, target, num_norms: int) -> None:
+        target.linear1.load_state_dict(source.feed_forward.linear1.state_dict())
+        target.linear2.load_state_dict(source.feed_forward.linear2.state_dict())
+        for index in range(1, num_norms + 1):
+            getattr(target, f"norm{index}").load_state_dict(getattr(source, f"norm{index}").state_dict())
+
+    for name in ("src_embed", "tgt_embed", "output"):
+        getattr(theirs, name).load_state_dict(getattr(ours, name).state_dict())
+    for source, target in zip(ours.encoder.layers, theirs.transformer.encoder.layers):
+        copy_attention(source.self_attn, target.self_attn)
+        copy_feed_forward_and_norms(source, target, num_norms=2)
+    for source, target in zip(ours.decoder.layers, theirs.transformer.decoder.layers):
+        copy_attention(source.self_attn, target.self_attn)
+        copy_attention(source.cross_attn, target.multihead_attn)
+        copy_feed_forward_and_norms(source, target, num_norms=3)
+    if ours.config.norm_first:
+        theirs.transformer.encoder.norm.load_state_dict(ours.encoder.norm.state_dict())
+        theirs.transformer.decoder.norm.load_state_dict(ours.decoder.norm.state_dict())
+
+
+def check_same_function(ours: Transformer, theirs: TorchTransformerModel, batch) -> float:
+    """Return the largest logit difference of the two models holding the same weights, in eval mode.
+
+    A small difference shows that the timed models compute the same function, so they do the same work.
+    The weights are perturbed first, because at initialisation (LayerNorm gains 1, biases 0) an extra
+    final LayerNorm after a post-LN stack would change almost nothing.
+    """
+    ours_copy, theirs_copy = copy.deepcopy(ours).eval(), copy.deepcopy(theirs).eval()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for param in ours_copy.parameters():
+            param.add_(0.1 * torch.randn(param.shape, generator=generator))
+    copy_weights(ours_copy, theirs_copy)
+    src, tgt_in, tgt_out = batch
+    with torch.no_grad():
+        ours_logits, their_logits = ours_copy(src, tgt_in), theirs_copy(src, tgt_in)
+    real = tgt_out != PAD_ID  # pad positions are not compared: the loss ignores them
+    return (ours_logits - their_logits)[real].abs().max().item()
 
 
 def make_batches(count: int, batch_size: int, seq_len: int, vocab_size: int, seed: int):
@@ -207,6 +257,11 @@ def main(argv=None) -> None:
           f"vocab {args.vocab_size}, {our_params:,} parameters each")
     print(f"batch {args.batch_size} x {args.seq_len}: on average {statistics.mean(source_tokens):.0f} source and "
           f"{statistics.mean(target_tokens):.0f} target tokens (non-pad) per step")
+
+    difference = check_same_function(ours, theirs, batches[0])
+    print(f"same weights, eval mode: logits differ by at most {difference:.2e}")
+    if difference > 1e-3:
+        raise RuntimeError(f"the two models compute different functions (logits differ by {difference:.2e})")
 
     for step in range(args.warmup):
         for model, optimizer in models.values():
