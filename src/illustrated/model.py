@@ -105,9 +105,9 @@ class TransformerConfig:
         return replace(self, **changes)
 
 
-# Since PyTorch 2.5, F.scaled_dot_product_attention returns a zero output for a query whose keys
-# are all masked (its kernels use a "safe" softmax); older versions could return NaN there.
-# NOTE: only the CPU kernels are tested here, so other devices still zero those rows themselves.
+# Since PyTorch 2.5 (pull requests 131060 and 131863), F.scaled_dot_product_attention returns a zero
+# output for a query whose keys are all masked. Older versions could return NaN there.
+# NOTE: only the CPU kernels are tested here, so on other devices the layer still zeroes those rows.
 _SDPA_ZEROES_EMPTY_ROWS_ON_CPU = torch.__version__ >= "2.5"
 
 
