@@ -1,8 +1,9 @@
 """Training tokens per second: illustrated.model.Transformer against torch.nn.Transformer, same size, same batches.
 
-Both models get the anchor's size (d_model 256, 3 encoder and 3 decoder layers, 8 heads, d_ff 512),
-the same Multi30k batches (BPE, 8,000 tokens per language, batches of at most --max-tokens padded
-positions per side), the same label-smoothed loss and Adam. Steps alternate between the two models
+Both models have the size of the best-known Multi30k Transformer tutorial: d_model 256, 3 encoder
+and 3 decoder layers, 8 heads, d_ff 512. They get the same Multi30k batches (BPE, 8,000 tokens per
+language, batches of at most --max-tokens padded positions per side), the same label-smoothed loss
+and the same optimizer, Adam. Steps alternate between the two models
 in one process, so load from other programs on the machine slows both alike. A token is a real
 (non-padding) source or target token.
 

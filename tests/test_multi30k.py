@@ -202,7 +202,8 @@ def test_local_folder_split_sizes():
     for split, size in sizes.items():
         pairs = load_multi30k(split, local_dir=LOCAL)
         assert len(pairs) == size, split
-        assert all(pairs.source) and all(pairs.target), split
+        assert all(pairs.source), split
+        assert all(pairs.target), split
 
 
 @needs_local_copy
