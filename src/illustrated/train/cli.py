@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import MISSING, fields
 
@@ -163,6 +164,8 @@ def _run_train(args) -> int:
     values["test_sets"] = tuple(values["test_sets"] or ())
     values["fixed_shapes"] = tuple(values["fixed_shapes"]) if values["fixed_shapes"] else None
     result = train(TrainingConfig(**values))
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun, only the first process reports
     for name, scores in result.test.items():
         for kind, score in scores.items():
             print(f"{name} {kind} (beam {score['beam_size']}): BLEU {score['bleu']:.2f} (sacreBLEU, cased, 13a), "
