@@ -175,16 +175,25 @@ def shift_rotation(encoding, pairs, *, start: int = 0, shift: int = 1, title: st
             circle = np.linspace(0, 2 * np.pi, 200)
             ax.plot(np.cos(circle), np.sin(circle), color="#cccccc", linewidth=0.8)
             ax.scatter(cosines, sines, s=12, color=color, zorder=3)
-            for position in range(min(max_len, 6)):
-                ax.annotate(str(position), (cosines[position], sines[position]), textcoords="offset points",
-                            xytext=(4, 3), fontsize=FONT_SIZE - 1.5, color="#555555")
             end = start + shift
-            ax.add_patch(FancyArrowPatch((cosines[start], sines[start]), (cosines[end], sines[end]),
-                                         connectionstyle="arc3,rad=0.3", arrowstyle="-|>", mutation_scale=10,
-                                         color=role_color("output"), linewidth=1.4, zorder=4))
+            omega = 10000.0 ** (-2 * i / d_model)  # the pair's frequency, radians per position
+            # The arc outside the circle: counter-clockwise from the angle of `start` by shift * omega.
+            first = np.arctan2(sines[start], cosines[start])
+            sweep = shift * omega
+            arc = first + np.linspace(0.0, sweep, 100)
+            ax.plot(1.15 * np.cos(arc), 1.15 * np.sin(arc), color=role_color("output"), linewidth=1.4)
+            ax.add_patch(FancyArrowPatch((1.15 * np.cos(arc[-2]), 1.15 * np.sin(arc[-2])),
+                                         (1.15 * np.cos(arc[-1]), 1.15 * np.sin(arc[-1])), arrowstyle="-|>",
+                                         mutation_scale=10, color=role_color("output"), linewidth=1.4))
+            for position, label in ((start, f"pos {start}"), (end, f"pos {end}")):
+                ax.scatter([cosines[position]], [sines[position]], s=28, color=role_color("output"), zorder=4)
+                ax.text(0.7 * cosines[position], 0.7 * sines[position], label, ha="center", va="center",
+                        fontsize=FONT_SIZE - 1.5, color="#333333")
+            ax.text(0, -0.25, f"{shift} \u00d7 {omega:.3g}\n= {sweep:.3g} rad", ha="center", va="center",
+                    fontsize=FONT_SIZE - 1, color=role_color("output"))
             ax.set_aspect("equal")
-            ax.set_xlim(-1.3, 1.3)
-            ax.set_ylim(-1.3, 1.3)
+            ax.set_xlim(-1.35, 1.35)
+            ax.set_ylim(-1.35, 1.35)
             ax.set_xticks([-1, 0, 1])
             ax.set_yticks([-1, 0, 1])
             ax.set_xlabel(f"cos (dim {2 * i + 1})")
@@ -543,8 +552,10 @@ def cross_attention_maps(maps, *, columns: int = 3, title: str | None = None):
     per_row = min(columns, len(checked))
     rows = -(-len(checked) // per_row)
     cell = 0.3
-    panel_width = max(item[0].shape[1] for item in checked) * cell + 1.2
-    panel_height = max(item[0].shape[0] for item in checked) * cell + 1.1
+    max_src = max(item[0].shape[1] for item in checked)
+    max_tgt = max(item[0].shape[0] for item in checked)
+    panel_width = max_src * cell + 1.2
+    panel_height = max_tgt * cell + 1.1
     figure = new_figure(per_row * panel_width + 0.4, rows * panel_height + 0.3 * (title is not None))
     with style_context():
         axes = figure.subplots(rows, per_row, squeeze=False)
@@ -553,6 +564,9 @@ def cross_attention_maps(maps, *, columns: int = 3, title: str | None = None):
         ax.axis("off")
     for ax, (weights, src_tokens, tgt_tokens, alignment) in zip(axes.flat, checked):
         ax.imshow(weights, cmap=cmap, vmin=0.0, vmax=1.0, aspect="equal", interpolation="nearest")
+        # The same limits in every panel give every map the same cell size, whatever its sentence length.
+        ax.set_xlim(-0.5, max_src - 0.5)
+        ax.set_ylim(max_tgt - 0.5, -0.5)
         ax.set_xticks(range(len(src_tokens)), src_tokens, rotation=90, fontsize=FONT_SIZE - 1)
         ax.set_yticks(range(len(tgt_tokens)), tgt_tokens, fontsize=FONT_SIZE - 1)
         ax.tick_params(length=0)
