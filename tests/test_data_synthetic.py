@@ -180,7 +180,8 @@ def test_task_pairs_encode_examples(task):
     example = task.test[0]
     assert task.src_vocab.decode(source_ids) == list(example.source)
     assert task.tgt_vocab.decode(target_ids) == list(example.target)
-    assert BOS_ID not in target_ids and EOS_ID not in target_ids
+    assert BOS_ID not in target_ids
+    assert EOS_ID not in target_ids
 
 
 def test_task_small_max_number():

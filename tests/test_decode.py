@@ -1,4 +1,4 @@
-"""Greedy decoding and beam search, on scripted models with known answers and on a real Transformer."""
+"""Greedy decoding and beam search, on scripted models with known outputs and on a real Transformer."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def one_hot_scores(token, low=-30.0):
 
 
 def copy_source(source, prefix):
-    """Copy the source token by token, then say <eos>."""
+    """Copy the source token by token, then emit <eos>."""
     if len(prefix) < len(source):
         return one_hot_scores(source[len(prefix)])
     return one_hot_scores(EOS_ID)

@@ -18,7 +18,7 @@ from illustrated.train.schedule import warmup_learning_rate
 
 
 class CopyModel(nn.Module):
-    """A stand-in model that copies its source, then says <eos>, for metrics with known answers."""
+    """A stand-in model that copies its source, then emits <eos>, so that metrics have known values."""
 
     def __init__(self, vocab_size: int = 12):
         super().__init__()

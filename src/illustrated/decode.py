@@ -178,11 +178,11 @@ def beam_search(model, src: torch.Tensor, *, bos_id: int = BOS_ID, eos_id: int =
     ranked by total log-probability. A continuation ending in ``<eos>`` becomes a finished
     hypothesis when it ranks among the first ``beam_size``, and each sentence keeps its
     ``beam_size`` best finished hypotheses, scored ``log p / length_penalty_factor(length)``.
-    The best ``beam_size`` continuations that do not end stay alive. A sentence is done when
-    it has ``beam_size`` finished hypotheses and the worst of them scores at least as well as
-    the best live beam would if it ended now, or when it reaches its length limit, where its
-    live beams are finished as they are. The result is the best finished hypothesis. With
-    ``beam_size=1`` this is exactly :func:`greedy_decode`.
+    The best ``beam_size`` continuations that do not end stay alive. A sentence is done once it
+    has ``beam_size`` finished hypotheses and the worst of them scores at least as well as the
+    best live beam would if it ended now. A sentence that reaches its length limit is done too,
+    and its live beams are finished as they are. The result is the best finished hypothesis.
+    With ``beam_size=1`` this is exactly :func:`greedy_decode`.
 
     Stopping only after ``beam_size`` finished hypotheses is not enough by itself: a model
     trained with label smoothing gives ``<eos>`` a probability of about epsilon / vocab_size

@@ -8,7 +8,7 @@ A pair ``(source ids, target ids)`` becomes three rows of token ids::
     tgt_out  the target + <eos> (what it must     ein     und  zwanzig <eos>
              predict at each position)
 
-Rows of different lengths are padded with ``PAD_ID`` at the end; the model derives its padding
+Rows of different lengths are padded with ``PAD_ID`` at the end. The model derives its padding
 masks from that id, and the loss skips those positions.
 """
 

@@ -45,7 +45,7 @@ _EN_TEENS = ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixt
 _EN_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 
 # German units as they appear inside a compound ("ein" in "einundzwanzig", "einhundert");
-# a number that ends in a lone 1 says "eins" instead.
+# a number that ends in a lone 1 is spelt "eins" instead.
 _DE_ONES = ("null", "ein", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun")
 _DE_TEENS = ("zehn", "elf", "zwölf", "dreizehn", "vierzehn", "fünfzehn", "sechzehn", "siebzehn",
              "achtzehn", "neunzehn")
@@ -94,7 +94,7 @@ def german_text(tokens: Sequence[str]) -> str:
 
 
 def _spell_below_hundred(value: int, final: bool, source: list, target: list, alignment: list) -> None:
-    """Append the words of 1..99 to both sentences; ``final`` says the number ends here (1 is "eins")."""
+    """Append the words of 1..99 to both sentences; ``final`` is True where the number ends (1 is "eins")."""
     if value < 10:
         source.append(_EN_ONES[value])
         target.append("eins" if value == 1 and final else _DE_ONES[value])
@@ -272,7 +272,7 @@ def make_number_task(seed: int = 0, num_train: int = 6000, num_validation: int =
     total = num_train + num_validation + num_test
     if total > max_number + 1:
         raise ValueError(
-            f"the splits ask for {total:,} distinct numbers but 0..{max_number:,} holds only {max_number + 1:,}; "
+            f"the splits ask for {total:,} distinct numbers but 0..{max_number:,} contains only {max_number + 1:,}; "
             f"raise max_number or make the splits smaller"
         )
 

@@ -1,7 +1,7 @@
 """A word-level vocabulary: the table that maps tokens to ids and back.
 
 Every vocabulary of the book starts with the four special tokens at fixed ids
-(``<pad>`` 0, ``<bos>`` 1, ``<eos>`` 2, ``<unk>`` 3); the ordinary tokens follow in the order
+(``<pad>`` 0, ``<bos>`` 1, ``<eos>`` 2, ``<unk>`` 3). The ordinary tokens follow in the order
 they were given. A token that is not in the vocabulary is encoded as ``UNK_ID``.
 """
 
@@ -43,7 +43,7 @@ class Vocabulary:
             )
         duplicates = sorted(token for token, count in Counter(tokens).items() if count > 1)
         if duplicates:
-            raise ValueError(f"duplicate tokens {duplicates[:10]}: each token must appear once")
+            raise ValueError(f"duplicate tokens {duplicates[:10]}: pass each token once")
         self._id_to_token: list[str] = list(SPECIAL_TOKENS) + tokens
         self._token_to_id: dict[str, int] = {token: index for index, token in enumerate(self._id_to_token)}
 
@@ -122,7 +122,7 @@ class Vocabulary:
         """Return the tokens of a sequence of ids (a list, a 1-D array or a 1-D tensor).
 
         With ``strip_special`` (the default) decoding stops at the first ``<eos>`` and drops
-        ``<bos>`` and ``<pad>``, so the output of a decoder reads as a sentence; ``<unk>`` is
+        ``<bos>`` and ``<pad>``, so the output of a decoder reads as a sentence. ``<unk>`` is
         kept, because it stands for a real word. Without it every id is turned into its token.
         """
         if hasattr(ids, "tolist"):  # a NumPy array or a torch tensor

@@ -3,7 +3,7 @@
 Each ``check_*`` takes the student's function, runs it on fixed random inputs and edge cases,
 and either prints "Correct! ..." or raises :class:`ExerciseError` (an ``AssertionError``) whose
 message names the mistake. The inputs come from a fixed seed, so a check gives the same verdict
-on every run.
+on every run. "The paper" in the messages is "Attention Is All You Need" (Vaswani et al., 2017).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def _encoding_halves(max_len, d_model):
 
 
 def _encoding_swapped(max_len, d_model):
-    """Cosines in the even columns and sines in the odd ones."""
+    """Return the table with cosines in the even columns and sines in the odd ones."""
     positions = np.arange(max_len)[:, None]
     angles = positions / np.power(10000.0, np.arange(0, d_model, 2) / d_model)
     table = np.zeros((max_len, d_model))
@@ -54,7 +54,7 @@ def _encoding_swapped(max_len, d_model):
 
 
 def _encoding_exponent_i(max_len, d_model):
-    """The exponent uses the column index itself (2i + 1 for the cosines) instead of the pair's 2i."""
+    """Return the table with each column's own index in the exponent (2i + 1 for a cosine) instead of the pair's 2i."""
     positions = np.arange(max_len)[:, None]
     columns = np.arange(d_model)
     angles = positions / np.power(10000.0, columns / d_model)
@@ -62,7 +62,7 @@ def _encoding_exponent_i(max_len, d_model):
 
 
 def _encoding_pair_index(max_len, d_model):
-    """The exponent uses the pair index i where the paper has 2i."""
+    """Return the table with the pair index i in the exponent where the paper has 2i."""
     positions = np.arange(max_len)[:, None]
     angles = positions / np.power(10000.0, np.arange(0, d_model, 2) / 2 / d_model)
     table = np.zeros((max_len, d_model))
@@ -425,7 +425,7 @@ def check_learning_rate(student_fn):
 
 
 class _ScriptedSteps:
-    """A next-token function with known answers: it spells ``sentence`` token by token, then says ``<eos>``."""
+    """A next-token function with a known output: it spells ``sentence`` token by token, then emits ``<eos>``."""
 
     def __init__(self, sentence, vocab_size, eos_id, noise_seed):
         self.sentence = list(sentence)

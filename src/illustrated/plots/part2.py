@@ -2,7 +2,8 @@
 
 Colours follow the book's roles: gold for positions, green for the encoder, purple for the
 decoder, orange for encoder-decoder (cross) attention, teal for the feed-forward network and
-brown for attention weights and probabilities.
+brown for attention weights and probabilities. "The paper" in the docstrings is "Attention Is All
+You Need" (Vaswani et al., 2017).
 """
 
 from __future__ import annotations
@@ -527,10 +528,10 @@ def cross_attention_maps(maps, *, columns: int = 3, title: str | None = None):
     """Draw encoder-decoder attention as heatmaps, one per sentence, with the true alignment outlined.
 
     Args:
-        maps: a list of ``(weights, src_tokens, tgt_tokens, alignment)``: ``weights`` is
-            ``(tgt_len, src_len)`` (a head or the mean over heads), rows are the target tokens being
-            predicted, columns the source tokens; ``alignment`` gives for each row the source index
-            it translates (or None to draw no outline).
+        maps: a list of ``(weights, src_tokens, tgt_tokens, alignment)``. ``weights`` is
+            ``(tgt_len, src_len)``, a head or the mean over heads, with one row per target token
+            being predicted and one column per source token. ``alignment`` gives for each row the
+            index of the source token it translates, or is None to draw no outline.
         columns: maps per row of the figure.
         title: drawn above the figure.
     """

@@ -1,7 +1,8 @@
 """A small training loop for tasks that fit in memory, such as the book's built-in number task.
 
-It trains the way the paper does (section 5): Adam with beta_1 = 0.9, beta_2 = 0.98 and
-epsilon = 1e-9, the warm-up learning-rate schedule, and cross-entropy with label smoothing.
+It trains as section 5 of "Attention Is All You Need" (Vaswani et al., 2017) does: Adam with
+beta_1 = 0.9, beta_2 = 0.98 and epsilon = 1e-9, the warm-up learning-rate schedule, and
+cross-entropy with label smoothing.
 Every ``eval_every`` steps it decodes the validation pairs greedily and measures the exact-match
 accuracy, and it can stop as soon as that reaches a target. The full-scale loop for Multi30k,
 with checkpoints and several devices, lives in :mod:`illustrated.train.runner`.
@@ -34,7 +35,7 @@ Pairs = Sequence[tuple[Sequence[int], Sequence[int]]]
 
 @dataclass
 class TrainingHistory:
-    """What :func:`fit` measured, one entry per optimizer step and one per evaluation.
+    """Measurements of one :func:`fit` run, one entry per optimizer step and one per evaluation.
 
     Attributes:
         step, loss, token_accuracy, learning_rate: per update. ``loss`` is the label-smoothed
@@ -114,7 +115,7 @@ def exact_match_accuracy(model, pairs: Pairs, *, batch_size: int = 256, decode: 
     An output cut off at the length limit counts as wrong even if its tokens match, because
     it never produced ``<eos>``. Unless ``max_len`` is given, decoding stops after as many tokens
     as the longest target of each chunk plus its ``<eos>``: a longer output cannot match, and an
-    untrained model that never says ``<eos>`` would otherwise run for 50 extra steps.
+    untrained model that never emits ``<eos>`` would otherwise run for 50 extra steps.
     Decoding options are as in :func:`translate_pairs`.
     """
     if not len(pairs):
@@ -160,8 +161,8 @@ def fit(model, train_pairs: Pairs, *, validation_pairs: Pairs | None = None, max
         validation_pairs: pairs decoded every ``eval_every`` steps and after the last step.
         max_steps: the number of optimizer steps to take at most.
         batch_size: pairs per step.
-        warmup_steps, lr_factor: the schedule's warm-up length and scale (the paper: 4000 and 1).
-        label_smoothing: epsilon of the loss (the paper: 0.1).
+        warmup_steps, lr_factor: the schedule's warm-up length and scale (Vaswani et al. used 4000 and 1).
+        label_smoothing: epsilon of the loss (Vaswani et al. used 0.1).
         clip_grad_norm: clip the gradient to this global norm; None turns clipping off.
         eval_every: steps between validation runs.
         target_exact_match: stop after the first evaluation whose exact-match accuracy reaches this.
