@@ -552,21 +552,22 @@ def cross_attention_maps(maps, *, columns: int = 3, title: str | None = None):
 
     per_row = min(columns, len(checked))
     rows = -(-len(checked) // per_row)
-    cell = 0.3
-    max_src = max(item[0].shape[1] for item in checked)
+    cell = 0.3  # inches per cell, the same in every map
+    # Each column of maps is as wide as its longest source, so equal-aspect cells come out the same size.
+    column_cells = [max(item[0].shape[1] for item in checked[column::per_row]) for column in range(per_row)]
     max_tgt = max(item[0].shape[0] for item in checked)
-    panel_width = max_src * cell + 1.2
-    panel_height = max_tgt * cell + 1.1
-    figure = new_figure(per_row * panel_width + 0.4, rows * panel_height + 0.3 * (title is not None))
-    with style_context():
-        axes = figure.subplots(rows, per_row, squeeze=False)
+    label_margin = 0.9  # inches for the target tokens left of each map
+    figure = new_figure(sum(column_cells) * cell + per_row * label_margin + 0.3,
+                        rows * (max_tgt * cell + 1.0) + 0.3 * (title is not None))
+    figure.set_layout_engine("constrained")
+    grid = figure.add_gridspec(rows, per_row, width_ratios=column_cells)
     cmap = weight_cmap("cross")
-    for ax in axes.flat[len(checked):]:
-        ax.axis("off")
-    for ax, (weights, src_tokens, tgt_tokens, alignment) in zip(axes.flat, checked):
+    for index, (weights, src_tokens, tgt_tokens, alignment) in enumerate(checked):
+        row, column = divmod(index, per_row)
+        with style_context():
+            ax = figure.add_subplot(grid[row, column])
         ax.imshow(weights, cmap=cmap, vmin=0.0, vmax=1.0, aspect="equal", interpolation="nearest")
-        # The same limits in every panel give every map the same cell size, whatever its sentence length.
-        ax.set_xlim(-0.5, max_src - 0.5)
+        ax.set_xlim(-0.5, column_cells[column] - 0.5)
         ax.set_ylim(max_tgt - 0.5, -0.5)
         ax.set_xticks(range(len(src_tokens)), src_tokens, rotation=90, fontsize=FONT_SIZE - 1)
         ax.set_yticks(range(len(tgt_tokens)), tgt_tokens, fontsize=FONT_SIZE - 1)
@@ -574,14 +575,14 @@ def cross_attention_maps(maps, *, columns: int = 3, title: str | None = None):
         for spine in ax.spines.values():
             spine.set_visible(False)
         if alignment is not None:
-            for row, column in enumerate(alignment):
-                if column is None:
+            for target_index, source_index in enumerate(alignment):
+                if source_index is None:
                     continue
-                ax.add_patch(Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, edgecolor=NEGATIVE_COLOR,
-                                       linewidth=1.0, linestyle=":"))
+                ax.add_patch(Rectangle((source_index - 0.5, target_index - 0.5), 1, 1, fill=False,
+                                       edgecolor=NEGATIVE_COLOR, linewidth=1.0, linestyle=":"))
         ax.set_xlabel("source (keys)", fontsize=FONT_SIZE - 0.5)
-    axes[0][0].set_ylabel("target being predicted", fontsize=FONT_SIZE - 0.5)
+        if column == 0:
+            ax.set_ylabel("target being predicted", fontsize=FONT_SIZE - 0.5)
     if title:
         figure.suptitle(title, fontsize=TITLE_SIZE)
-    figure.tight_layout()
     return figure
