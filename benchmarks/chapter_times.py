@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +23,10 @@ from nbclient import NotebookClient
 from illustrated.colab import toc_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+import kernel_messages  # noqa: E402  the book build's fix for missed kernel-message wake-ups
+
+kernel_messages.install()
 
 
 def time_notebook(path: Path, timeout: int) -> float:

@@ -37,6 +37,11 @@ import sys
 import nbformat
 from nbclient import NotebookClient
 
+sys.path.insert(0, sys.argv[5])
+import kernel_messages  # the book's fix for missed kernel-message wake-ups
+
+kernel_messages.install()
+
 path, expected = sys.argv[1], sys.argv[2]
 notebook = nbformat.read(path, as_version=4)
 probe = nbformat.v4.new_code_cell(
@@ -108,7 +113,8 @@ def test_colab_env_keeps_this_torch(colab_python):
 @pytest.mark.parametrize("path", TOC_NOTEBOOKS, ids=lambda p: p.name)
 def test_chapter_runs_with_ipywidgets_7(colab_python, path):
     result = subprocess.run(
-        [str(colab_python), "-c", RUNNER, str(path), COLAB_IPYWIDGETS, str(EXECUTE_TIMEOUT_S), str(path.parent)],
+        [str(colab_python), "-c", RUNNER, str(path), COLAB_IPYWIDGETS, str(EXECUTE_TIMEOUT_S), str(path.parent),
+         str(ROOT / "book" / "_ext")],
         capture_output=True, text=True, timeout=EXECUTE_TIMEOUT_S + 120,
     )
     assert result.returncode == 0, f"{path.name} failed with ipywidgets {COLAB_IPYWIDGETS}:\n{result.stderr[-6000:]}"
