@@ -43,7 +43,9 @@ def test_notebook_listed_in_toc(path):
 def test_notebook_names_numbered():
     for path in NOTEBOOKS:
         number, _, slug = path.stem.partition("_")
-        assert number.isdigit() and len(number) == 2 and slug, f"{path.name} is not named NN_slug.ipynb"
+        assert number.isdigit(), f"{path.name} does not start with a two-digit number (NN_slug.ipynb)"
+        assert len(number) == 2, f"{path.name} does not start with a two-digit number (NN_slug.ipynb)"
+        assert slug, f"{path.name} has no slug after its number (NN_slug.ipynb)"
 
 
 @pytest.mark.parametrize("path", TOC_NOTEBOOKS, ids=lambda p: p.name)

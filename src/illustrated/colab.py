@@ -1,8 +1,8 @@
 """The Colab set-up cell that opens every chapter, and the command that keeps it in sync.
 
 Colab comes with its own torch, numpy, matplotlib and ipywidgets (7.7.1). The cell writes their
-installed versions to a pip constraints file before it installs this package, so pip either
-leaves them alone or fails loudly; it never swaps Colab's torch for another build.
+installed versions to a pip constraints file before it installs this package. pip then either
+leaves them alone or fails loudly, so it never swaps Colab's torch for another build.
 
 The repository and branch come from ``repository.url`` and ``repository.branch`` in the book's
 ``_config.yml``, the same values the launch buttons use. After changing them, run::

@@ -86,12 +86,12 @@ class TransformerConfig:
 
     @classmethod
     def base(cls, src_vocab_size: int, tgt_vocab_size: int, **overrides) -> "TransformerConfig":
-        """The paper's base model: N=6, d_model=512, h=8, d_ff=2048, P_drop=0.1."""
+        """Return the paper's base model: N=6, d_model=512, h=8, d_ff=2048, P_drop=0.1."""
         return cls(src_vocab_size, tgt_vocab_size, **overrides)
 
     @classmethod
     def tiny(cls, src_vocab_size: int, tgt_vocab_size: int, **overrides) -> "TransformerConfig":
-        """A model small enough to train in seconds on a laptop CPU."""
+        """Return a model small enough to train in seconds on a laptop CPU."""
         sizes = dict(d_model=64, num_heads=4, d_ff=128, num_layers=2, dropout=0.1, max_len=128)
         sizes.update(overrides)
         return cls(src_vocab_size, tgt_vocab_size, **sizes)

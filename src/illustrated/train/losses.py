@@ -1,4 +1,4 @@
-"""Cross-entropy with label smoothing, section 5.4 of the paper (epsilon_ls = 0.1)."""
+"""Cross-entropy with label smoothing, as in Vaswani et al. (2017), section 5.4 (epsilon_ls = 0.1)."""
 
 from __future__ import annotations
 

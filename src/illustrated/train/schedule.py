@@ -1,4 +1,4 @@
-"""The learning-rate schedule of section 5.3 of the paper: a linear warm-up, then decay as 1/sqrt(step)."""
+"""The learning-rate schedule of Vaswani et al. (2017), section 5.3: a linear warm-up, then decay as 1/sqrt(step)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ __all__ = ["warmup_learning_rate", "warmup_scheduler"]
 def warmup_learning_rate(step: int, d_model: int, warmup_steps: int = 4000, factor: float = 1.0) -> float:
     """Return ``factor * d_model^-0.5 * min(step^-0.5, step * warmup_steps^-1.5)``.
 
-    Steps count from 1. Step 0, which a scheduler asks for before the first update, is treated
+    Steps count from 1. Step 0, which a scheduler requests before the first update, is treated
     as step 1, so the rate is never a division by zero. The peak, ``factor / sqrt(d_model *
     warmup_steps)``, is reached at ``step == warmup_steps``.
     """
