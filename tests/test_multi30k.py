@@ -222,6 +222,23 @@ def test_local_folder_from_environment(monkeypatch):
     assert fetch_multi30k(VAL_FILES, base_url=closed_port_url()) == LOCAL
 
 
+def test_find_local_uses_only_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv(multi30k.ENV_LOCAL_DIR, str(tmp_path))
+    assert multi30k.find_local_multi30k() is None  # the setting names a folder without the files, so no other folder counts
+    for name in MULTI30K_SHA256:
+        (tmp_path / name).write_bytes(b"")
+    assert multi30k.find_local_multi30k() == tmp_path  # only presence is checked here, and fetch_multi30k checks the sums
+
+
+@needs_local_copy
+def test_find_local_beside_checkout(monkeypatch):
+    monkeypatch.delenv(multi30k.ENV_LOCAL_DIR, raising=False)
+    found = multi30k.find_local_multi30k()
+    if found is None:
+        pytest.skip("the package is installed outside a source checkout, so ../shared is not looked at")
+    assert found.resolve() == (ROOT.parent / "shared" / "data" / "multi30k").resolve()
+
+
 def test_local_folder_missing_file(tmp_path):
     with pytest.raises(Multi30kUnavailableError, match="val.en.gz"):
         fetch_multi30k(VAL_FILES, local_dir=tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from importlib.metadata import version
@@ -113,3 +114,47 @@ def test_colab_button_points_at_notebook(built_book, path):
     expected = f"https://colab.research.google.com/github/{repo}/blob/{branch}/{relative}"
     page = (built_book / path.relative_to(ROOT).with_suffix(".html")).read_text(encoding="utf-8")
     assert expected in page, f"{path.name}: no Colab launch link to {expected}"
+
+
+def _closed_port_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens, so a download fails at once, as with no network."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+@pytest.mark.slow
+def test_chapter11_fallback_without_data(tmp_path, monkeypatch):
+    """Check that chapter 11, with no copy of Multi30k and no network, shows a warning box and trains on the number task."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import kernel_messages  # the book build's fix for missed kernel-message wake-ups
+
+    kernel_messages.install()
+    empty = tmp_path / "no-multi30k"
+    empty.mkdir()
+    monkeypatch.setenv("ILLUSTRATED_MULTI30K_DIR", str(empty))
+    monkeypatch.setenv("ILLUSTRATED_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("ILLUSTRATED_MULTI30K_URL", _closed_port_url())
+    path = ROOT / "notebooks" / "11_training_on_multi30k.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+
+    def text_of(cell) -> str:
+        parts = []
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", ""))
+            parts.append(output.get("data", {}).get("text/html", ""))
+        return "".join(parts)
+
+    outputs = "\n".join(text_of(cell) for cell in notebook.cells if cell.cell_type == "code")
+    assert "data: the number task" in outputs
+    assert 'class="admonition warning"' in outputs
+    assert "Multi30k is not available here" in outputs
+    assert "no-multi30k" in outputs, "the warning box does not say which folder lacked the files"
+    assert "test: BLEU" in outputs, "the fallback run printed no test BLEU"
+    assert not list((tmp_path / "cache").rglob("*.gz")), "a failed download left a file in the cache"

@@ -129,15 +129,16 @@ def default_cache_dir() -> Path:
 def find_local_multi30k() -> Path | None:
     """Return a folder that already contains every Multi30k file, or None.
 
-    Looks at ``$ILLUSTRATED_MULTI30K_DIR``, then, when the package runs from a source checkout
-    (``<checkout>/src/illustrated``), at ``<checkout>/../shared/data/multi30k``. Only presence is
-    checked here; :func:`fetch_multi30k` checks the sums.
+    Looks at ``$ILLUSTRATED_MULTI30K_DIR`` when it is set, and only there, because the setting is
+    the user's choice. Otherwise, when the package runs from a source checkout
+    (``<checkout>/src/illustrated``), looks at ``<checkout>/../shared/data/multi30k``. Only presence
+    is checked here; :func:`fetch_multi30k` checks the sums.
     """
     candidates = []
+    package_dir = Path(__file__).resolve().parents[1]  # .../src/illustrated
     if os.environ.get(ENV_LOCAL_DIR):
         candidates.append(Path(os.environ[ENV_LOCAL_DIR]).expanduser())
-    package_dir = Path(__file__).resolve().parents[1]  # .../src/illustrated
-    if package_dir.parent.name == "src":
+    elif package_dir.parent.name == "src":
         candidates.append(package_dir.parents[2] / "shared" / "data" / "multi30k")
     for folder in candidates:
         if all((folder / name).is_file() for name in MULTI30K_SHA256):
