@@ -167,6 +167,60 @@ def test_evaluate_command_on_own_files(tmp_path, capsys):
     assert len((tmp_path / "out.en").read_text(encoding="utf-8").splitlines()) == 2
 
 
+@needs_local_copy
+def test_keep_epochs_and_average_command(tmp_path, capsys):
+    run = tmp_path / "run"
+    train(tiny_config(run, max_steps=None, epochs=3, keep_epochs=2))
+    assert sorted(path.name for path in run.glob("epoch*.pt")) == ["epoch2.pt", "epoch3.pt"]
+    last = load_checkpoint(run / "last.pt")
+    epoch_states = [load_checkpoint(run / f"epoch{epoch}.pt") for epoch in (2, 3)]
+    assert epoch_states[1]["step"] == last["step"]
+    assert epoch_states[0]["step"] < epoch_states[1]["step"]
+
+    code = cli.main(["average", "--checkpoints", str(run / "epoch2.pt"), str(run / "epoch3.pt"),
+                     "--output", str(tmp_path / "average.pt")])
+    assert code == 0
+    assert "averaged 2 checkpoints" in capsys.readouterr().out
+    averaged = load_checkpoint(tmp_path / "average.pt")
+    assert "optimizer" not in averaged
+    assert averaged["steps"] == [epoch_states[0]["step"], epoch_states[1]["step"]]
+    for name, tensor in averaged["model"].items():
+        expected = (epoch_states[0]["model"][name].double() + epoch_states[1]["model"][name].double()) / 2
+        torch.testing.assert_close(tensor.double(), expected, rtol=0, atol=1e-7, msg=name)
+        assert tensor.dtype == last["model"][name].dtype
+
+    (tmp_path / "my.de").write_text("Ein Hund rennt.\n", encoding="utf-8")
+    (tmp_path / "my.en").write_text("A dog runs.\n", encoding="utf-8")
+    code = cli.main(["evaluate", "--checkpoint", str(tmp_path / "average.pt"), "--source-file", str(tmp_path / "my.de"),
+                     "--reference-file", str(tmp_path / "my.en"), "--beam-size", "1", "--json", "--device", "cpu"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["sentences"] == 1
+
+
+def test_average_command_rejects_bad_input(tmp_path, capsys):
+    model = torch.nn.Linear(2, 2)
+    for name, width in (("a.pt", 2), ("b.pt", 2), ("wide.pt", 3)):
+        save_checkpoint({"model": model.state_dict(), "model_config": {"d_model": width},
+                         "tokenizers": {"source": "s", "target": "t"}}, tmp_path / name)
+    cases = [
+        ([str(tmp_path / "a.pt")], "at least two checkpoints"),
+        ([str(tmp_path / "a.pt"), str(tmp_path / "wide.pt")], "another model_config"),
+        ([str(tmp_path / "a.pt"), str(tmp_path / "missing.pt")], "no checkpoint at"),
+    ]
+    for paths, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["average", "--checkpoints", *paths, "--output", str(tmp_path / "out.pt")])
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "out.pt").exists()
+    with pytest.raises(SystemExit):
+        cli.main(["average", "--checkpoints", str(tmp_path / "a.pt"), str(tmp_path / "b.pt"),
+                  "--output", str(tmp_path / "b.pt")])
+    assert "is one of the checkpoints to average" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="keep_epochs"):
+        TrainingConfig(keep_epochs=-1)
+
+
 def test_evaluate_command_rejects_unaligned_files(tmp_path, capsys):
     (tmp_path / "a.txt").write_text("one\ntwo\n")
     (tmp_path / "b.txt").write_text("one\n")

@@ -5,7 +5,7 @@ Run ``python -m illustrated.train --help`` for the command line.
 
 from illustrated.train.losses import LabelSmoothingLoss, label_smoothed_cross_entropy
 from illustrated.train.schedule import warmup_learning_rate, warmup_scheduler
-from illustrated.train.checkpoint import CheckpointManager, load_checkpoint, save_checkpoint
+from illustrated.train.checkpoint import CheckpointManager, average_checkpoints, load_checkpoint, save_checkpoint
 from illustrated.train.device import autocast_dtype, choose_device
 from illustrated.train.evaluate import bleu_scores, evaluate_files, load_model, translate
 from illustrated.train.fit import TrainingHistory, exact_match_accuracy, fit, token_accuracy, translate_pairs
@@ -21,6 +21,7 @@ __all__ = [
     "CheckpointManager",
     "save_checkpoint",
     "load_checkpoint",
+    "average_checkpoints",
     "TrainingConfig",
     "TrainingResult",
     "train",

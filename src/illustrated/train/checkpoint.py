@@ -25,6 +25,7 @@ __all__ = [
     "load_checkpoint",
     "capture_rng_state",
     "restore_rng_state",
+    "average_checkpoints",
 ]
 
 CHECKPOINT_FORMAT = 1
@@ -158,6 +159,63 @@ class CheckpointManager:
             _replace_atomically(lambda temporary: shutil.copyfile(self.last_path, temporary), self.best_path)
         return better
 
+    def epoch_path(self, epoch: int) -> Path:
+        return self.directory / f"epoch{epoch}.pt"
+
+    def keep_epoch(self, epoch: int, keep: int) -> Path:
+        """Copy ``last.pt`` to ``epoch{epoch}.pt`` and delete the epoch checkpoints older than the last ``keep``."""
+        if keep < 1:
+            raise ValueError(f"keep must be a positive number of epochs, got {keep!r}")
+        path = self.epoch_path(epoch)
+        _replace_atomically(lambda temporary: shutil.copyfile(self.last_path, temporary), path)
+        for old in self.directory.glob("epoch*.pt"):
+            number = old.stem.removeprefix("epoch")
+            if number.isdigit() and int(number) <= epoch - keep:
+                old.unlink(missing_ok=True)
+        return path
+
     def restore(self, state: dict) -> None:
         """Take the best metric from a loaded checkpoint, so a resumed run compares against it."""
         self.best_metric = state.get("best_metric")
+
+
+def average_checkpoints(paths, output) -> Path:
+    """Average the model weights of several checkpoints of one run and save the result to ``output``.
+
+    "Attention Is All You Need" reports its base models with the average of the last 5 checkpoints
+    (written 10 minutes apart), and its big models with the last 20. The checkpoints must share the model configuration and the tokenizers. The output
+    contains the averaged weights, the configuration and the tokenizers, so ``evaluate`` and
+    :func:`illustrated.train.load_model` can use it, but no optimizer state, so training cannot
+    resume from it.
+
+    Raises:
+        ValueError: fewer than two paths, ``output`` among them, or checkpoints that do not match.
+    """
+    paths = [Path(path) for path in paths]
+    output = Path(output)
+    if len(paths) < 2:
+        raise ValueError(f"averaging needs at least two checkpoints, got {len(paths)}")
+    if any(path.resolve() == output.resolve() for path in paths):
+        raise ValueError(f"the output {output} is one of the checkpoints to average; write it elsewhere")
+    first = load_checkpoint(paths[0])
+    total = {name: tensor.double() if tensor.is_floating_point() else tensor.clone()
+             for name, tensor in first["model"].items()}
+    for path in paths[1:]:
+        state = load_checkpoint(path)
+        for key in ("model_config", "tokenizers"):
+            if state.get(key) != first.get(key):
+                raise ValueError(f"{path} has another {key} than {paths[0]}; average only checkpoints of one run")
+        if state["model"].keys() != total.keys():
+            raise ValueError(f"{path} has other weight names than {paths[0]}")
+        for name, tensor in state["model"].items():
+            if tensor.is_floating_point():
+                total[name] += tensor.double()
+    weights = {name: (tensor / len(paths)).to(first["model"][name].dtype) if tensor.is_floating_point() else tensor
+               for name, tensor in total.items()}
+    averaged = {
+        "model": weights, "model_config": first["model_config"], "tokenizers": first["tokenizers"],
+        "averaged_from": [str(path) for path in paths],
+        "steps": [load_checkpoint(path).get("step") for path in paths],
+        "training": first.get("training"),
+    }
+    return save_checkpoint(averaged, output)

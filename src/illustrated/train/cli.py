@@ -11,6 +11,10 @@ Examples::
     # Continue a run that was stopped, exactly where it stopped.
     python -m illustrated.train train --output-dir runs/multi30k --resume
 
+    # Average the weights of the last three epochs (train with --keep-epochs 3), then score the average.
+    python -m illustrated.train average --checkpoints runs/multi30k/epoch8.pt runs/multi30k/epoch9.pt \\
+        runs/multi30k/epoch10.pt --output runs/multi30k/average.pt
+
     # Score a checkpoint on a test set of your own (one sentence per line, aligned files).
     python -m illustrated.train evaluate --checkpoint runs/multi30k/best.pt \\
         --source-file test.de --reference-file test.en
@@ -81,6 +85,7 @@ _OPTION_HELP = {
     "output": {
         "output_dir": "folder for last.pt, best.pt, tokenizers.json and metrics.jsonl",
         "checkpoint_every": "also save last.pt every N updates (0: only at the end of each epoch)",
+        "keep_epochs": "also keep the checkpoints of the last N epochs as epochE.pt, for `average` (0: none)",
         "log_every": "updates between two lines of metrics.jsonl and progress-bar updates",
         "progress": "show a progress bar",
         "valid_bleu": "compute greedy BLEU on the validation set after each epoch (best.pt follows it; "
@@ -130,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("Examples::", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,average}")
     train_parser = commands.add_parser(
         "train", help="train a model (one process, or one per GPU under torchrun)",
         description="Train a Transformer on Multi30k. Metrics go to OUTPUT_DIR/metrics.jsonl, checkpoints to "
@@ -154,6 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_parser.add_argument("--device", default="auto", help="device to decode on, as for train (default: auto)")
     evaluate_parser.add_argument("--output-file", help="write the translations of the first beam size here")
     evaluate_parser.add_argument("--json", action="store_true", help="print the scores as one JSON line")
+
+    average_parser = commands.add_parser(
+        "average", help="average the weights of several checkpoints of one run",
+        description="Average the model weights of several checkpoints of one run (for example the epochE.pt files "
+                    "kept by --keep-epochs) into one checkpoint that `evaluate` can score. The output has no "
+                    "optimizer state, so training cannot resume from it.",
+    )
+    average_parser.add_argument("--checkpoints", nargs="+", required=True, help="two or more checkpoints of one run")
+    average_parser.add_argument("--output", required=True, help="where to write the averaged checkpoint")
     return parser
 
 
@@ -195,6 +209,14 @@ def _run_evaluate(args) -> int:
     return 0
 
 
+def _run_average(args) -> int:
+    from illustrated.train.checkpoint import average_checkpoints
+
+    path = average_checkpoints(args.checkpoints, args.output)
+    print(f"averaged {len(args.checkpoints)} checkpoints into {path}")
+    return 0
+
+
 def main(argv=None) -> int:
     from illustrated.data.multi30k import Multi30kError
 
@@ -203,6 +225,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "train":
             return _run_train(args)
+        if args.command == "average":
+            return _run_average(args)
         return _run_evaluate(args)
     except (ValueError, FileNotFoundError, Multi30kError) as error:
         # Bad settings and missing files: the message names the fix, so no traceback is printed.

@@ -96,6 +96,7 @@ class TrainingConfig:
     # Output and evaluation.
     output_dir: str = "runs/multi30k"
     checkpoint_every: int = 0  # also save last.pt every N steps; 0: only at the end of each epoch
+    keep_epochs: int = 0  # also keep the end-of-epoch checkpoints of the last N epochs (epochE.pt); 0: none
     log_every: int = 50  # steps between metrics lines and progress updates
     progress: bool = True  # show a tqdm progress bar
     valid_bleu: bool = True  # greedy BLEU on the validation set after each epoch
@@ -126,6 +127,8 @@ class TrainingConfig:
             raise ValueError(f"clip_norm must be >= 0 (0 turns clipping off), got {self.clip_norm!r}")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}")
+        if not isinstance(self.keep_epochs, int) or isinstance(self.keep_epochs, bool) or self.keep_epochs < 0:
+            raise ValueError(f"keep_epochs must be a non-negative integer (0 keeps none), got {self.keep_epochs!r}")
         self.test_sets = tuple(self.test_sets)
         if self.fixed_shapes is not None:
             self.fixed_shapes = tuple(int(length) for length in self.fixed_shapes)
@@ -529,6 +532,8 @@ def train(config: TrainingConfig, data=None) -> TrainingResult:
                 metrics.update(bleu=scored["bleu"], bleu_lc=scored["bleu_lc"])
             metric = bleu if bleu is not None else -metrics["loss"]
             best = checkpoints.save(state_dict(rng_states), metric)
+            if config.keep_epochs:
+                checkpoints.keep_epoch(epoch, config.keep_epochs)
             log.write(event="valid", step=step, epoch=epoch, best=best,
                       elapsed_s=round(time.perf_counter() - started, 1),
                       **{key: round(value, 5) for key, value in metrics.items()})
