@@ -171,7 +171,7 @@ def test_probability_bars_one_panel_per_setting():
 
 
 def test_probability_bars_rejects_unequal_sizes():
-    with pytest.raises(ValueError, match=r"sizes \[2, 3\]"):
+    with pytest.raises(ValueError, match=r"same length, got lengths \[2, 3\]"):
         plots.probability_bars({"a": [0.5, 0.5], "b": [0.2, 0.3, 0.5]}, TOKENS)
 
 

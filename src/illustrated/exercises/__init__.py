@@ -6,7 +6,8 @@ is in :mod:`illustrated.exercises.checks`, the checks of chapters 1 to 6 in :mod
 """
 
 from illustrated.exercises.checks import Case, ExerciseError, Mistake, attempt, compare_with_reference
-from illustrated.exercises.part1 import (
+from illustrated.exercises.part1 import (  # chapters 1 to 6
+    __all__ as _part1_names,
     check_causal_mask,
     check_dot_product_variance,
     check_embedding,
@@ -35,23 +36,4 @@ from illustrated.exercises.part2 import (  # chapters 7 to 10
     check_sublayer_connection,
 )
 
-__all__ = [
-    "Case",
-    "Mistake",
-    "ExerciseError",
-    "compare_with_reference",
-    "attempt",
-    "check_token_ids",
-    "check_embedding",
-    "check_qkv",
-    "check_scaled_scores",
-    "check_dot_product_variance",
-    "check_softmax",
-    "check_masked_softmax",
-    "check_causal_mask",
-    "check_self_attention",
-    "check_split_heads",
-    "check_merge_heads",
-    "check_multi_head_attention",
-]
-__all__ += _part2_names
+__all__ = ["Case", "Mistake", "ExerciseError", "compare_with_reference", "attempt", *_part1_names, *_part2_names]

@@ -43,6 +43,20 @@ def as_matrix(values, name: str = "values") -> np.ndarray:
     return array
 
 
+def equal_length_arrays(mapping, noun: str) -> tuple[dict, int]:
+    """Return ``{name: 1-D array}`` for a non-empty dict of equally long sequences, and their length.
+
+    ``noun`` names one entry in the error messages, e.g. "series" or "distribution".
+    """
+    if not isinstance(mapping, dict) or not mapping:
+        raise ValueError(f"{noun} values must come as a non-empty dict {{name: values}}, got {type(mapping).__name__}")
+    arrays = {str(name): to_numpy(values, f"{noun} {name!r}").reshape(-1) for name, values in mapping.items()}
+    lengths = {array.size for array in arrays.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"every {noun} must have the same length, got lengths {sorted(lengths)}")
+    return arrays, lengths.pop()
+
+
 def check_labels(labels, count: int, noun: str):
     """Return ``labels`` as a list of strings (None stays None), or raise ValueError if there are not ``count`` of them."""
     if labels is None:

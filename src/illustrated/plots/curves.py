@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from illustrated.plots._base import check_labels, new_figure, to_numpy
+from illustrated.plots._base import check_labels, equal_length_arrays, new_figure, to_numpy
 from illustrated.plots.style import FONT_SIZE, TITLE_SIZE, role_color, style_context
 
 __all__ = ["probability_bars", "scaling_experiment"]
@@ -22,13 +22,7 @@ def probability_bars(distributions: dict, labels, *, role: str = "score", title:
         title: drawn above the figure.
         ylim: the top of the y axis, the same in every panel so they compare.
     """
-    if not isinstance(distributions, dict) or not distributions:
-        raise ValueError("distributions must be a non-empty dict {setting name: probabilities}")
-    arrays = {str(name): to_numpy(values, f"distribution {name!r}").reshape(-1) for name, values in distributions.items()}
-    sizes = {array.size for array in arrays.values()}
-    if len(sizes) != 1:
-        raise ValueError(f"every distribution must have one value per label, got sizes {sorted(sizes)}")
-    count = sizes.pop()
+    arrays, count = equal_length_arrays(distributions, "distribution")
     labels = check_labels(labels, count, "labels")
 
     panels = len(arrays)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 
-from illustrated.plots._base import as_matrix, check_labels, new_figure, to_numpy
+from illustrated.plots._base import as_matrix, check_labels, equal_length_arrays, new_figure, to_numpy
 from illustrated.plots.style import (
     FONT_SIZE,
     HEAD_COLORS,
@@ -307,13 +307,7 @@ def series_chart(series: dict, *, x=None, xlabel: str = "", ylabel: str = "", lo
         log_y: use a logarithmic y axis.
         markers: mark each point.
     """
-    if not isinstance(series, dict) or not series:
-        raise ValueError("series must be a non-empty dict {name: values}")
-    arrays = {str(name): to_numpy(values, f"series {name!r}").reshape(-1) for name, values in series.items()}
-    lengths = {array.size for array in arrays.values()}
-    if len(lengths) != 1:
-        raise ValueError(f"every series must have the same length, got lengths {sorted(lengths)}")
-    count = lengths.pop()
+    arrays, count = equal_length_arrays(series, "series")
     x = np.arange(1, count + 1) if x is None else to_numpy(x, "x").reshape(-1)
     if x.size != count:
         raise ValueError(f"x has {x.size} values for series of length {count}")
