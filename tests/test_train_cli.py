@@ -245,3 +245,23 @@ def test_last_position_decoder_same_output():
     assert torch.equal(greedy_decode(model, src, max_len=20), greedy_decode(wrapped, src, max_len=20))
     assert torch.equal(beam_search(model, src, beam_size=3, max_len=20),
                        beam_search(wrapped, src, beam_size=3, max_len=20))
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(d_model=30, num_heads=8), "d_model=30 is not divisible by num_heads=8"),
+    (dict(dropout=1.0), r"dropout must lie in \[0, 1\)"),
+    (dict(dropout=-0.1), r"dropout must lie in \[0, 1\)"),
+    (dict(attention_dropout=1.5), r"attention_dropout must lie in \[0, 1\)"),
+    (dict(label_smoothing=1.0), r"label_smoothing must lie in \[0, 1\)"),
+    (dict(clip_norm=float("inf")), "clip_norm must be a finite number"),
+    (dict(clip_norm=float("nan")), "clip_norm must be a finite number"),
+    (dict(fixed_shapes=(0, 16)), "fixed_shapes must be increasing positive lengths"),
+    (dict(fixed_shapes=(32, 16)), "fixed_shapes must be increasing positive lengths"),
+    (dict(fixed_shapes=(16, 64), max_tokens=32), "max_tokens=32 is smaller than the longest of fixed_shapes, 64"),
+    (dict(max_length=100, max_tokens=50), "max_tokens=50 cannot hold one pair of max_length=100"),
+    (dict(vocab_size=4), "vocab_size must be an integer above 4"),
+    (dict(target_vocab_size=3), "target_vocab_size must be an integer above 4"),
+])
+def test_invalid_settings_named_before_any_work(changes, message):
+    with pytest.raises(ValueError, match=message):
+        TrainingConfig(**changes)

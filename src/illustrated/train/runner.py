@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from illustrated.data.buckets import TokenBudgetBatcher, encode_pairs
-from illustrated.data.special_tokens import PAD_ID
+from illustrated.data.special_tokens import PAD_ID, SPECIAL_TOKENS
 from illustrated.seeding import set_seed
 from illustrated.train.checkpoint import CheckpointManager, capture_rng_state, load_checkpoint, restore_rng_state
 from illustrated.train.device import autocast_dtype, choose_device, is_xla
@@ -123,15 +123,43 @@ class TrainingConfig:
             raise ValueError(f"amp must be 'auto', 'bf16' or 'none', got {self.amp!r}")
         if self.lr_factor <= 0 or not math.isfinite(self.lr_factor):
             raise ValueError(f"lr_factor must be a positive number, got {self.lr_factor!r}")
+        if not math.isfinite(self.clip_norm):
+            raise ValueError(f"clip_norm must be a finite number (0 turns clipping off), got {self.clip_norm!r}")
         if self.clip_norm < 0:
             raise ValueError(f"clip_norm must be >= 0 (0 turns clipping off), got {self.clip_norm!r}")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}")
         if not isinstance(self.keep_epochs, int) or isinstance(self.keep_epochs, bool) or self.keep_epochs < 0:
             raise ValueError(f"keep_epochs must be a non-negative integer (0 keeps none), got {self.keep_epochs!r}")
+        for name in ("vocab_size", "target_vocab_size"):
+            value = getattr(self, name)
+            if value is not None and value <= len(SPECIAL_TOKENS):
+                raise ValueError(f"{name} must be an integer above {len(SPECIAL_TOKENS)}, the number of special "
+                                 f"tokens, got {value!r}")
+        if self.d_model % self.num_heads:
+            raise ValueError(f"d_model={self.d_model} is not divisible by num_heads={self.num_heads}; "
+                             f"choose d_model as a multiple of num_heads")
+        for name in ("dropout", "attention_dropout", "label_smoothing"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:  # also False for NaN
+                raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
         self.test_sets = tuple(self.test_sets)
         if self.fixed_shapes is not None:
             self.fixed_shapes = tuple(int(length) for length in self.fixed_shapes)
+            shapes = self.fixed_shapes
+            if not shapes or shapes[0] < 1 or list(shapes) != sorted(set(shapes)):
+                raise ValueError(f"fixed_shapes must be increasing positive lengths, got {list(shapes)}")
+            if self.max_tokens < shapes[-1]:
+                raise ValueError(f"max_tokens={self.max_tokens} is smaller than the longest of fixed_shapes, "
+                                 f"{shapes[-1]}, so a batch of that length cannot hold one pair; raise max_tokens "
+                                 f"or drop that length")
+        else:
+            # The batcher pads lengths to a multiple of 8, so the longest pair kept needs this many positions.
+            longest = -(-self.max_length // 8) * 8
+            if self.max_tokens < longest:
+                raise ValueError(f"max_tokens={self.max_tokens} cannot hold one pair of max_length={self.max_length} "
+                                 f"tokens (padded to {longest}); raise max_tokens to at least {longest} or lower "
+                                 f"max_length")
 
     def to_dict(self) -> dict:
         return asdict(self)
