@@ -117,3 +117,124 @@ def test_resume_rejects_changed_settings(tmp_path):
                              text=True, timeout=600)
     assert changed.returncode != 0
     assert "cannot resume: d_model was 32 in the checkpoint but is 64 now" in changed.stderr
+
+
+def tiny_config(output_dir, **changes):
+    from illustrated.train.runner import TrainingConfig
+
+    settings = dict(
+        data_dir=str(LOCAL), train_limit=120, valid_limit=8, test_sets=(), vocab_size=200, d_model=32,
+        num_heads=2, d_ff=64, num_layers=1, epochs=1, max_steps=3, max_tokens=256, warmup_steps=4,
+        valid_bleu=False, progress=False, threads=1, log_every=1, output_dir=str(output_dir),
+    )
+    settings.update(changes)
+    return TrainingConfig(**settings)
+
+
+def test_new_run_rejects_folder_with_a_run(tmp_path):
+    from illustrated.train.checkpoint import save_checkpoint
+    from illustrated.train.runner import train
+
+    for name in ("last.pt", "best.pt", "epoch3.pt"):
+        folder = tmp_path / name.removesuffix(".pt")
+        save_checkpoint({"step": 1}, folder / name)
+        (folder / "metrics.jsonl").write_text('{"event": "start"}\n')
+        with pytest.raises(ValueError, match=rf"{folder} already contains a run \({name}\); continue it with --resume"):
+            train(tiny_config(folder))
+        assert sorted(path.name for path in folder.iterdir()) == sorted([name, "metrics.jsonl"])
+        assert (folder / "metrics.jsonl").read_text() == '{"event": "start"}\n'
+
+
+def test_failed_start_leaves_no_folder(tmp_path):
+    from illustrated.train.runner import train
+
+    with pytest.raises(ValueError, match="unknown test set.*'test2018'"):
+        train(tiny_config(tmp_path / "unknown", test_sets=("test2018",)))
+    assert not (tmp_path / "unknown").exists()
+    with pytest.raises(ValueError, match=r"longest of fixed_shapes \[2\] \(which caps max_length=128\)"):
+        train(tiny_config(tmp_path / "short", fixed_shapes=(2,)))
+    assert not (tmp_path / "short").exists()  # the tokenizers were learnt, but tokenizers.json is gone
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="fixed_shapes"):
+        train(tiny_config(tmp_path / "kept", fixed_shapes=(2,)))
+    assert [path.name for path in (tmp_path / "kept").iterdir()] == ["notes.txt"]
+
+
+def test_resume_errors_before_any_work(tmp_path):
+    from illustrated.train.checkpoint import load_checkpoint, save_checkpoint
+    from illustrated.train.runner import train
+
+    with pytest.raises(ValueError, match=f"no last.pt in {tmp_path / 'none'} to resume; train without --resume first"):
+        train(tiny_config(tmp_path / "none", resume=True))
+    assert not (tmp_path / "none").exists()
+
+    run = tmp_path / "run"
+    train(tiny_config(run))
+    state = load_checkpoint(run / "last.pt")
+    del state["optimizer"], state["scheduler"], state["rng_per_rank"]
+    save_checkpoint(state, run / "last.pt")
+    with pytest.raises(ValueError, match="cannot resume from .*last.pt: it has no optimizer, scheduler, rng_per_rank"):
+        train(tiny_config(run, resume=True, max_steps=6))
+
+
+def test_resume_drops_incomplete_last_metrics_line(tmp_path, capsys):
+    from illustrated.train.runner import train
+
+    run = tmp_path / "run"
+    train(tiny_config(run))
+    metrics_path = run / "metrics.jsonl"
+    complete = metrics_path.read_text()
+    metrics_path.write_text(complete + '{"time": 1.5, "event": "tra')
+    result = train(tiny_config(run, resume=True, max_steps=5))
+    assert "warning: dropping the incomplete last line" in capsys.readouterr().err
+    assert [line["step"] for line in result.history if line["event"] == "train"] == [1, 2, 3, 4, 5]
+
+    lines = metrics_path.read_text().splitlines()
+    lines[1] = lines[1][:20]
+    metrics_path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=f"{metrics_path} line 2 is not valid JSON"):
+        train(tiny_config(run, resume=True, max_steps=7))
+
+
+def test_resume_of_finished_run_trains_and_writes_nothing(tmp_path, capsys):
+    from illustrated.train import cli
+
+    run = tmp_path / "run"
+    arguments = ["train", "--data-dir", str(LOCAL), "--train-limit", "60", "--valid-limit", "8", "--vocab-size",
+                 "200", "--d-model", "32", "--num-heads", "2", "--d-ff", "64", "--num-layers", "1", "--epochs", "1",
+                 "--max-tokens", "256", "--no-valid-bleu", "--test-sets", "--threads", "1", "--no-progress",
+                 "--output-dir", str(run)]
+    assert cli.main(arguments) == 0
+    steps = torch.load(run / "last.pt", weights_only=False)["step"]
+    before = (run / "metrics.jsonl").read_text()
+    capsys.readouterr()
+    assert cli.main(arguments + ["--resume"]) == 0
+    assert capsys.readouterr().out == f"already finished 1 epochs at step {steps}; nothing to train\n"
+    assert (run / "metrics.jsonl").read_text() == before
+
+
+def test_resume_accepts_data_dir_spelled_otherwise(tmp_path, monkeypatch):
+    from illustrated.train.runner import train
+
+    run = tmp_path / "run"
+    train(tiny_config(run))
+    monkeypatch.setenv("ILLUSTRATED_MULTI30K_DIR", str(LOCAL))
+    result = train(tiny_config(run, resume=True, max_steps=4, data_dir=None))
+    assert result.history[-1]["step"] == 4
+    result = train(tiny_config(run, resume=True, max_steps=5, data_dir=str(LOCAL) + "/"))
+    assert result.history[-1]["step"] == 5
+
+
+def test_train_finds_shared_copy_before_cache(tmp_path, monkeypatch):
+    from illustrated.data.multi30k import find_local_multi30k
+    from illustrated.train.runner import _load_splits
+
+    monkeypatch.delenv("ILLUSTRATED_MULTI30K_DIR", raising=False)
+    if find_local_multi30k() is None:
+        pytest.skip("the package is installed outside a source checkout, so ../shared is not looked at")
+    config = tiny_config(tmp_path / "run", data_dir=None, cache_dir=str(tmp_path / "cache"),
+                         base_url="http://127.0.0.1:9/")  # nothing listens on port 9, so a download would fail
+    splits = _load_splits(config)
+    assert len(splits["train"]) == 120
+    assert not (tmp_path / "cache").exists()

@@ -180,6 +180,10 @@ def _run_train(args) -> int:
     result = train(TrainingConfig(**values))
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torchrun, only the first process reports
+    if result.note:
+        print(result.note)
+        if not result.train_seconds:
+            return 0  # a finished run, resumed: nothing was trained or scored
     for name, scores in result.test.items():
         for kind, score in scores.items():
             print(f"{name} {kind} (beam {score['beam_size']}): BLEU {score['bleu']:.2f} (sacreBLEU, cased, 13a), "

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -40,7 +41,14 @@ from torch import nn
 from illustrated.data.buckets import TokenBudgetBatcher, encode_pairs
 from illustrated.data.special_tokens import PAD_ID, SPECIAL_TOKENS
 from illustrated.seeding import set_seed
-from illustrated.train.checkpoint import CheckpointManager, capture_rng_state, load_checkpoint, restore_rng_state
+from illustrated.train.checkpoint import (
+    BEST_NAME,
+    LAST_NAME,
+    CheckpointManager,
+    capture_rng_state,
+    load_checkpoint,
+    restore_rng_state,
+)
 from illustrated.train.device import autocast_dtype, choose_device, is_xla
 from illustrated.train.losses import label_smoothed_cross_entropy
 from illustrated.train.schedule import warmup_scheduler
@@ -165,9 +173,11 @@ class TrainingConfig:
         return asdict(self)
 
 
-# Settings that fix the data order, the model or the optimisation: a resumed run must keep them.
+# Settings that fix the data order, the model or the optimisation: a resumed run must keep them, and
+# `average` takes only checkpoints that agree on them. data_dir is not among them, because the files
+# are checked against their SHA-256 sums wherever they are read from.
 _RESUME_MUST_MATCH = (
-    "data_dir", "direction", "train_limit", "vocab_size", "target_vocab_size", "min_frequency", "d_model", "num_heads", "d_ff",
+    "direction", "train_limit", "vocab_size", "target_vocab_size", "min_frequency", "d_model", "num_heads", "d_ff",
     "num_layers", "num_decoder_layers", "dropout", "attention_dropout", "norm_first", "tie_output_embedding",
     "max_length", "max_tokens", "warmup_steps", "lr_factor", "label_smoothing", "clip_norm", "seed", "fixed_shapes",
 )
@@ -184,6 +194,7 @@ class TrainingResult:
     test: dict = field(default_factory=dict)  # test set -> {"greedy": {...}, "beam": {...}}
     output_dir: Path | None = None
     train_seconds: float = 0.0
+    note: str | None = None  # one line for the user, e.g. why a resumed run trained nothing
 
 
 # Distributed set-up.
@@ -305,9 +316,12 @@ def _load_splits(config: TrainingConfig, data=None) -> dict:
         if missing:
             raise ValueError(f"data must map 'train' and 'valid' (and any test sets) to sentence pairs; missing {missing}")
         return dict(data)
-    from illustrated.data.multi30k import load_multi30k
+    from illustrated.data.multi30k import ENV_LOCAL_DIR, find_local_multi30k, load_multi30k
 
-    where = dict(local_dir=config.data_dir, cache_dir=config.cache_dir, base_url=config.base_url)
+    local_dir = config.data_dir
+    if local_dir is None and not os.environ.get(ENV_LOCAL_DIR):
+        local_dir = find_local_multi30k()  # ../shared/data/multi30k beside a source checkout, as chapter 11 does
+    where = dict(local_dir=local_dir, cache_dir=config.cache_dir, base_url=config.base_url)
     splits = {
         "train": load_multi30k("train", config.direction, limit=config.train_limit, **where),
         "valid": load_multi30k("valid", config.direction, limit=config.valid_limit, **where),
@@ -365,18 +379,48 @@ class MetricsLog:
     def __init__(self, path: Path, enabled: bool):
         self.path, self.enabled, self.lines = path, enabled, []
 
+    def read(self) -> list[dict]:
+        """Return the records of the file (none when it is missing).
+
+        A last line without its newline that is not valid JSON was cut short by a run killed while
+        writing it: it is dropped with a warning on stderr. Any other damaged line raises ValueError.
+        """
+        if not self.path.is_file():
+            return []
+        text = self.path.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        records = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                if number == len(lines) and not text.endswith("\n"):
+                    print(f"warning: dropping the incomplete last line ({number}) of {self.path}, "
+                          f"left by a run stopped while writing it", file=sys.stderr)
+                    continue
+                raise ValueError(f"{self.path} line {number} is not valid JSON ({error}); "
+                                 f"repair or delete that line, then resume again") from error
+            if not isinstance(record, dict):
+                raise ValueError(f"{self.path} line {number} is not a JSON object; repair or delete that line, "
+                                 f"then resume again")
+            records.append(record)
+        return records
+
     def truncate_after(self, step: int) -> None:
-        """Drop lines written after ``step`` by a run that was stopped, before resuming from that step."""
+        """Drop the lines written after ``step``, and the test and end lines, before resuming from ``step``.
+
+        The test and end lines go too, because the resumed run writes them again when it ends.
+        """
         if not self.enabled or not self.path.exists():
             return
-        kept = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            if line.strip() and json.loads(line).get("step", 0) <= step:
-                kept.append(line)
+        kept = [record for record in self.read()
+                if record.get("step", 0) <= step and record.get("event") not in ("test", "end")]
         temporary = self.path.with_suffix(".jsonl.tmp")
-        temporary.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+        temporary.write_text("".join(json.dumps(record) + "\n" for record in kept), encoding="utf-8")
         os.replace(temporary, self.path)
-        self.lines = [json.loads(line) for line in kept]
+        self.lines = kept
 
     def write(self, **record) -> dict:
         record = {"time": round(time.time(), 3), **record}
@@ -405,13 +449,111 @@ def _evaluate_bleu(model, source_tokenizer, target_tokenizer, pairs, device, bea
                                  beam_size=beam_size, batch_size=batch_size, device=device)
 
 
+def _run_files(output_dir: Path) -> list[str]:
+    """Return the names of the checkpoints in ``output_dir`` that show a run was trained there."""
+    if not output_dir.is_dir():
+        return []
+    names = [path.name for path in output_dir.glob("epoch*.pt") if path.stem.removeprefix("epoch").isdigit()]
+    names += [name for name in (LAST_NAME, BEST_NAME) if (output_dir / name).exists()]
+    return sorted(names)
+
+
+def _check_output_dir(output_dir: Path, resume: bool) -> None:
+    """Raise ValueError when ``output_dir`` cannot take this run: a file, a folder with another run, or nothing to resume."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(f"the output folder {output_dir} is a file; give the name of a folder")
+    if resume:
+        if not (output_dir / LAST_NAME).is_file():
+            raise ValueError(f"no {LAST_NAME} in {output_dir} to resume; train without --resume first")
+        return
+    found = _run_files(output_dir)
+    if found:
+        raise ValueError(
+            f"{output_dir} already contains a run ({', '.join(found)}); continue it with --resume, "
+            f"or train in another --output-dir, or delete the folder"
+        )
+
+
+def _check_test_set_names(names) -> None:
+    from illustrated.data.multi30k import SPLITS
+
+    known = [name for name in SPLITS if name.startswith("test")]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"unknown test set(s) {', '.join(map(repr, unknown))}; test_sets takes names among "
+                         f"{', '.join(known)}, or none")
+
+
+def _check_resume_state(state: dict, path: Path) -> None:
+    missing = [key for key in ("optimizer", "scheduler", "rng_per_rank", "step", "epoch", "position", "training")
+               if key not in state]
+    if missing:
+        raise ValueError(
+            f"cannot resume from {path}: it has no {', '.join(missing)} (a checkpoint written by `average` has "
+            f"no optimizer state); resume needs the last.pt written by `train`, or train afresh in another folder"
+        )
+
+
+def _finished_message(config: TrainingConfig, state: dict) -> str | None:
+    """Return why a resumed run has nothing left to train, or None when it has."""
+    step, epoch = state["step"], state["epoch"]
+    if config.max_steps is not None and step >= config.max_steps:
+        return f"already reached max_steps={config.max_steps} at step {step}; nothing to train"
+    if config.epochs and epoch >= config.epochs:
+        return f"already finished {epoch} epochs at step {step}; nothing to train"
+    return None
+
+
+def _finished_result(state: dict, output_dir: Path, records: list[dict], note: str) -> TrainingResult:
+    """Return the result of a finished run from its checkpoints and metrics, training and scoring nothing."""
+    from illustrated.data.bpe import SubwordTokenizer
+    from illustrated.model import Transformer, TransformerConfig
+
+    model = Transformer(TransformerConfig(**state["model_config"]))
+    best_path = output_dir / BEST_NAME
+    model.load_state_dict(load_checkpoint(best_path)["model"] if best_path.is_file() else state["model"])
+    test: dict = {}
+    for record in records:
+        if record.get("event") == "test":
+            test.setdefault(record["test_set"], {})[record["decoding"]] = {
+                key: record[key] for key in ("bleu", "bleu_lc", "beam_size")}
+    return TrainingResult(model, SubwordTokenizer.from_json(state["tokenizers"]["source"]),
+                          SubwordTokenizer.from_json(state["tokenizers"]["target"]), history=records, test=test,
+                          output_dir=output_dir, note=note)
+
+
 def train(config: TrainingConfig, data=None) -> TrainingResult:
     """Train a Transformer with the settings of ``config``; return the model with the best validation BLEU and the metrics.
 
     ``data`` may map ``"train"``, ``"valid"`` and test-set names to objects with aligned ``source``
     and ``target`` sentence lists (such as :class:`illustrated.data.multi30k.TranslationPairs`);
     by default the Multi30k splits are loaded as ``config`` says.
+
+    A new run rejects an output folder that already contains a run's checkpoints. When a new run fails
+    before its first update, it removes the tokenizers.json and metrics.jsonl it wrote, and the
+    output folder too when it created the folder and the folder is empty.
     """
+    output_dir = Path(config.output_dir)
+    _check_output_dir(output_dir, config.resume)
+    if data is None:
+        _check_test_set_names(config.test_sets)
+    new_folder = not output_dir.exists()
+    new_files = [output_dir / name for name in ("tokenizers.json", "metrics.jsonl")
+                 if not (output_dir / name).exists()]
+    progress = {"training": False}
+    try:
+        return _train(config, data, output_dir, progress)
+    except BaseException:
+        if not config.resume and not progress["training"]:
+            for path in new_files:
+                path.unlink(missing_ok=True)
+            if new_folder and output_dir.is_dir() and not any(output_dir.iterdir()):
+                output_dir.rmdir()
+        raise
+
+
+def _train(config: TrainingConfig, data, output_dir: Path, progress: dict) -> TrainingResult:
+    """Run :func:`train` once its output folder is checked; set ``progress["training"]`` before the first update."""
     from illustrated.model import Transformer, TransformerConfig
 
     started = time.perf_counter()
@@ -423,13 +565,20 @@ def train(config: TrainingConfig, data=None) -> TrainingResult:
         device = torch.device("cuda", context.local_rank)
     amp_dtype = {"auto": autocast_dtype(device), "bf16": torch.bfloat16, "none": None}[config.amp]
     fixed_shapes = config.fixed_shapes or (DEFAULT_XLA_SHAPES if is_xla(device) else None)
-    output_dir = Path(config.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    log = MetricsLog(output_dir / "metrics.jsonl", enabled=context.is_main)
 
-    resume_state = None
+    resume_state, note = None, None
     if config.resume:
-        resume_state = load_checkpoint(output_dir / "last.pt")
+        resume_state = load_checkpoint(output_dir / LAST_NAME)
+        _check_resume_state(resume_state, output_dir / LAST_NAME)
         _check_resume_compatible(config, resume_state, context.world_size)
+        finished = _finished_message(config, resume_state)
+        if finished is not None:
+            records = log.read()
+            if any(record.get("event") == "end" and record.get("step") == resume_state["step"] for record in records):
+                return _finished_result(resume_state, output_dir, records, finished)
+            note = f"{finished}; scoring the test sets, which the stopped run had not finished"
+        log.truncate_after(resume_state["step"])  # before any work, so that a damaged line stops the run early
     set_seed(config.seed)
 
     splits = _load_splits(config, data)
@@ -439,6 +588,12 @@ def train(config: TrainingConfig, data=None) -> TrainingResult:
         pairs = splits[name]
         encoded[name] = encode_pairs(source_tokenizer.encode_batch(pairs.source),
                                      target_tokenizer.encode_batch(pairs.target))
+    limit = min(config.max_length, fixed_shapes[-1]) if fixed_shapes else config.max_length
+    if not any(max(len(source), len(target) - 1) <= limit for source, target in zip(*encoded["train"])):
+        if fixed_shapes and fixed_shapes[-1] < config.max_length:
+            raise ValueError(f"no training pair is at most {limit} tokens long, the longest of fixed_shapes "
+                             f"{list(fixed_shapes)} (which caps max_length={config.max_length}); add a longer shape")
+        raise ValueError(f"no training pair is at most max_length={config.max_length} tokens long; raise max_length")
     train_batcher = TokenBudgetBatcher(*encoded["train"], config.max_tokens, seed=config.seed,
                                        fixed_shapes=fixed_shapes, max_length=config.max_length,
                                        num_replicas=context.world_size, rank=context.rank)
@@ -456,7 +611,6 @@ def train(config: TrainingConfig, data=None) -> TrainingResult:
     optimizer = torch.optim.Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9)
     scheduler = warmup_scheduler(optimizer, config.d_model, config.warmup_steps, config.lr_factor)
     checkpoints = CheckpointManager(output_dir, mode="max")
-    log = MetricsLog(output_dir / "metrics.jsonl", enabled=context.is_main)
 
     step, epoch, position = 0, 0, 0
     if resume_state is not None:
@@ -465,7 +619,6 @@ def train(config: TrainingConfig, data=None) -> TrainingResult:
         scheduler.load_state_dict(resume_state["scheduler"])
         step, epoch, position = resume_state["step"], resume_state["epoch"], resume_state["position"]
         checkpoints.restore(resume_state)
-        log.truncate_after(step)
         log.write(event="resume", step=step, epoch=epoch, position=position)
         restore_rng_state(resume_state["rng_per_rank"][context.rank])
     else:
@@ -502,6 +655,7 @@ def train(config: TrainingConfig, data=None) -> TrainingResult:
     epochs = config.epochs if config.epochs else math.ceil(total_steps / batches_per_epoch)
 
     train_model.train()
+    progress["training"] = True
     while epoch < epochs and step < total_steps:
         totals = train_batcher.group_target_tokens(epoch)
         bar = _progress_bar(batches_per_epoch, position, f"epoch {epoch + 1}/{epochs}",
@@ -569,7 +723,7 @@ def train(config: TrainingConfig, data=None) -> TrainingResult:
 
     train_seconds = time.perf_counter() - started
     result = TrainingResult(model, source_tokenizer, target_tokenizer, output_dir=output_dir,
-                            train_seconds=train_seconds)
+                            train_seconds=train_seconds, note=note)
     if context.is_main:
         if checkpoints.best_path.exists():
             model.load_state_dict(load_checkpoint(checkpoints.best_path)["model"])
