@@ -259,3 +259,9 @@ def test_invalid_arguments():
         fetch_multi30k(["train.fr.gz"])
     with pytest.raises(ValueError, match="limit"):
         load_multi30k("train", limit=0)
+
+
+def test_empty_environment_folder_named(tmp_path, monkeypatch):
+    monkeypatch.setenv(multi30k.ENV_LOCAL_DIR, str(tmp_path))
+    with pytest.raises(Multi30kUnavailableError, match=rf"{tmp_path}, set by \$ILLUSTRATED_MULTI30K_DIR, is missing"):
+        load_multi30k("valid")

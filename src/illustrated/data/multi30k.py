@@ -222,12 +222,19 @@ def fetch_multi30k(names=None, *, local_dir=None, cache_dir=None, base_url: str 
     base_url = base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
     if not base_url.endswith("/"):
         base_url += "/"
-    if local_dir is None and os.environ.get(ENV_LOCAL_DIR):
+    from_environment = local_dir is None and bool(os.environ.get(ENV_LOCAL_DIR))
+    if from_environment:
         local_dir = os.environ[ENV_LOCAL_DIR]
 
     if local_dir is not None:
         folder = Path(local_dir).expanduser()
         missing = [name for name in names if not (folder / name).is_file()]
+        if missing and from_environment:
+            raise Multi30kUnavailableError(
+                f"the Multi30k folder {folder}, set by ${ENV_LOCAL_DIR}, is missing {', '.join(missing)}; "
+                f"download them from {base_url} into that folder, or point {ENV_LOCAL_DIR} at a folder "
+                f"that contains them, or unset it to use the cache folder."
+            )
         if missing:
             raise Multi30kUnavailableError(
                 f"the Multi30k folder {folder} is missing {', '.join(missing)}; "
