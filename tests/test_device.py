@@ -120,3 +120,10 @@ def test_autocast_dtype():
     assert autocast_dtype(torch.device("xla")) is torch.bfloat16
     assert is_xla(torch.device("xla"))
     assert not is_xla(torch.device("cpu"))
+
+
+def test_unavailable_device_lists_available_ones(machine):
+    machine(mps=True)
+    with pytest.raises(device_module.DeviceUnavailableError, match=r"Available here: mps, cpu;.*--device cpu"):
+        choose_device("cuda")
+    assert device_module.available_devices() == ["mps", "cpu"]

@@ -265,3 +265,144 @@ def test_last_position_decoder_same_output():
 def test_invalid_settings_named_before_any_work(changes, message):
     with pytest.raises(ValueError, match=message):
         TrainingConfig(**changes)
+
+
+def test_average_rejects_other_runs_and_repeats(tmp_path, capsys):
+    model = torch.nn.Linear(2, 2)
+    settings = TrainingConfig().to_dict()
+    common = {"model": model.state_dict(), "model_config": {"d_model": 2}, "tokenizers": {"source": "s", "target": "t"}}
+    save_checkpoint({**common, "training": settings}, tmp_path / "a.pt")
+    save_checkpoint({**common, "training": dict(settings, data_dir="elsewhere", epochs=20)}, tmp_path / "b.pt")
+    save_checkpoint({**common, "training": dict(settings, seed=1)}, tmp_path / "seed1.pt")
+    (tmp_path / "folder").mkdir()
+    cases = [
+        ([tmp_path / "a.pt", tmp_path / "seed1.pt"], tmp_path / "out.pt", "seed1.pt was trained with seed=1 but"),
+        ([tmp_path / "a.pt", tmp_path / "b.pt", tmp_path / ".." / tmp_path.name / "a.pt"], tmp_path / "out.pt",
+         "a.pt is given twice"),
+        ([tmp_path / "a.pt", tmp_path / "b.pt"], tmp_path / "folder", "folder is a folder; give a file name"),
+        ([tmp_path / "a.pt", tmp_path / "folder"], tmp_path / "out.pt", "folder is a folder, not a checkpoint"),
+    ]
+    for paths, output, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["average", "--checkpoints", *map(str, paths), "--output", str(output)])
+        assert exit_info.value.code == 2
+        error = capsys.readouterr().err
+        assert message in error
+        assert error.startswith("python -m illustrated.train average: error: ")
+    assert not (tmp_path / "out.pt").exists()
+    assert cli.main(["average", "--checkpoints", str(tmp_path / "a.pt"), str(tmp_path / "b.pt"),
+                     "--output", str(tmp_path / "out.pt")]) == 0  # data_dir and epochs do not define a run
+
+
+def run_cli_error(arguments, capsys) -> str:
+    """Run the command line, expect a one-line error with exit code 2, and return it."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(arguments)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"python -m illustrated.train {arguments[0]}: error: "), error
+    assert error.count("\n") == 1, error
+    return error
+
+
+def test_help_shows_each_default_once(capsys):
+    parser = cli.build_parser()
+    for command in ("train", "evaluate", "average"):
+        with pytest.raises(SystemExit):
+            parser.parse_args([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        options = text.split(" --")[1:]
+        assert options
+        for option in options:
+            assert option.count("(default") <= 1, option
+        if command == "evaluate":
+            assert "one line per beam size" in text
+
+
+def test_unavailable_device_is_one_line_error(tmp_path, capsys, monkeypatch):
+    from illustrated.train import device as device_module
+
+    monkeypatch.delenv("ILLUSTRATED_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(device_module, "_import_torch_xla", lambda: None)
+    monkeypatch.setattr(device_module, "_mps_available", lambda: False)
+    (tmp_path / "a.txt").write_text("one\n")
+    for device in ("cuda", "mps", "xla"):
+        error = run_cli_error(["train", "--device", device, "--output-dir", str(tmp_path / "run")], capsys)
+        assert "Available here: cpu" in error
+        assert "--device cpu" in error
+        assert "--device auto" in error
+        error = run_cli_error(["evaluate", "--device", device, "--checkpoint", str(tmp_path / "c.pt"), "--source-file",
+                               str(tmp_path / "a.txt"), "--reference-file", str(tmp_path / "a.txt")], capsys)
+        assert "Available here: cpu" in error
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_output_dir_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    error = run_cli_error(["train", "--output-dir", str(tmp_path / "file")], capsys)
+    assert f"the output folder {tmp_path / 'file'} is a file" in error
+    error = run_cli_error(["train", "--test-sets", "test2018", "--output-dir", str(tmp_path / "run")], capsys)
+    assert "unknown test set(s) 'test2018'" in error
+    assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_input_errors_name_the_file(tmp_path, capsys):
+    import gzip
+
+    good = tmp_path / "good.txt"
+    good.write_text("Ein Hund.\n", encoding="utf-8")
+    (tmp_path / "plain.gz").write_text("not gzip\n")
+    (tmp_path / "latin1.txt").write_bytes("Mädchen\n".encode("latin-1"))
+    (tmp_path / "folder").mkdir()
+    with gzip.open(tmp_path / "latin1.gz", "wb") as handle:
+        handle.write("Mädchen\n".encode("latin-1"))
+    model = torch.nn.Linear(2, 2)
+    save_checkpoint({"model": model.state_dict()}, tmp_path / "weights.pt")
+    checkpoint = str(tmp_path / "weights.pt")
+    cases = [
+        ("plain.gz", "checkpoint", f"sentence file {tmp_path / 'plain.gz'} ends in .gz but is not valid gzip"),
+        ("latin1.txt", "checkpoint", f"sentence file {tmp_path / 'latin1.txt'} is not UTF-8"),
+        ("latin1.gz", "checkpoint", f"sentence file {tmp_path / 'latin1.gz'} is not UTF-8"),
+        ("folder", "checkpoint", f"sentence file {tmp_path / 'folder'} is a folder"),
+        ("good.txt", "folder", f"{tmp_path / 'folder'} is a folder, not a checkpoint"),
+        ("good.txt", "weights.pt", f"{checkpoint} has no model_config, tokenizers"),
+    ]
+    for source, checkpoint_name, message in cases:
+        checkpoint_path = checkpoint if checkpoint_name == "checkpoint" else str(tmp_path / checkpoint_name)
+        error = run_cli_error(["evaluate", "--checkpoint", checkpoint_path, "--source-file", str(tmp_path / source),
+                               "--reference-file", str(good), "--device", "cpu"], capsys)
+        assert message in error
+    error = run_cli_error(["evaluate", "--checkpoint", checkpoint, "--source-file", str(good), "--reference-file",
+                           str(good), "--beam-size", "0"], capsys)
+    assert "--beam-size values must be positive integers, got 0" in error
+
+
+def test_evaluate_output_file_checked_before_decoding(tmp_path, capsys):
+    source, reference = tmp_path / "my.de", tmp_path / "my.en"
+    source.write_text("Ein Hund.\n", encoding="utf-8")
+    reference.write_text("A dog.\n", encoding="utf-8")
+    (tmp_path / "folder").mkdir()
+    arguments = ["evaluate", "--checkpoint", str(tmp_path / "missing.pt"), "--source-file", str(source),
+                 "--reference-file", str(reference), "--device", "cpu", "--output-file"]
+    for output, message in ((source, "is the source file"), (tmp_path / ".." / tmp_path.name / "my.en", "is the reference file"),
+                            (tmp_path / "folder", "is a folder; give a file name")):
+        error = run_cli_error(arguments + [str(output)], capsys)
+        assert message in error
+    assert source.read_text(encoding="utf-8") == "Ein Hund.\n"
+    assert reference.read_text(encoding="utf-8") == "A dog.\n"
+
+
+@needs_local_copy
+def test_evaluate_output_file_gz_is_gzip(tmp_path, capsys):
+    import gzip
+
+    train(tiny_config(tmp_path / "run"))
+    (tmp_path / "my.de").write_text("Ein Hund rennt.\nZwei Männer.\n", encoding="utf-8")
+    (tmp_path / "my.en").write_text("A dog runs.\nTwo men.\n", encoding="utf-8")
+    code = cli.main(["evaluate", "--checkpoint", str(tmp_path / "run" / "last.pt"), "--source-file",
+                     str(tmp_path / "my.de"), "--reference-file", str(tmp_path / "my.en"), "--beam-size", "1",
+                     "--device", "cpu", "--output-file", str(tmp_path / "out.en.gz")])
+    assert code == 0
+    with gzip.open(tmp_path / "out.en.gz", "rt", encoding="utf-8") as handle:
+        assert len(handle.read().splitlines()) == 2

@@ -71,9 +71,12 @@ def load_checkpoint(path, map_location="cpu") -> dict:
 
     Raises:
         FileNotFoundError: there is no file at ``path``.
+        IsADirectoryError: ``path`` is a folder.
         ValueError: the file is not a checkpoint of this format.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a checkpoint; give the path of a last.pt or best.pt in it")
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; train first, or give the path of a last.pt or best.pt")
     try:
@@ -179,6 +182,11 @@ class CheckpointManager:
         self.best_metric = state.get("best_metric")
 
 
+def _as_tuple(value):
+    """Return a list as a tuple, so that a setting saved as either compares equal; other values unchanged."""
+    return tuple(value) if isinstance(value, list) else value
+
+
 def average_checkpoints(paths, output) -> Path:
     """Average the model weights of several checkpoints of one run and save the result to ``output``.
 
@@ -189,15 +197,26 @@ def average_checkpoints(paths, output) -> Path:
     resume from it.
 
     Raises:
-        ValueError: fewer than two paths, ``output`` among them, or checkpoints that do not match.
+        ValueError: fewer than two paths, one file given twice, ``output`` among them, or checkpoints
+            that differ in model configuration, tokenizers or a training setting that defines a run.
+        IsADirectoryError: ``output`` is a folder.
     """
+    from illustrated.train.runner import _RESUME_MUST_MATCH
+
     paths = [Path(path) for path in paths]
     output = Path(output)
     if len(paths) < 2:
         raise ValueError(f"averaging needs at least two checkpoints, got {len(paths)}")
-    if any(path.resolve() == output.resolve() for path in paths):
+    resolved = [path.resolve() for path in paths]
+    for index, path in enumerate(paths):
+        if resolved[index] in resolved[:index]:
+            raise ValueError(f"{path} is given twice; give each checkpoint once")
+    if output.resolve() in resolved:
         raise ValueError(f"the output {output} is one of the checkpoints to average; write it elsewhere")
+    if output.is_dir():
+        raise IsADirectoryError(f"the output {output} is a folder; give a file name, e.g. {output / 'average.pt'}")
     first = load_checkpoint(paths[0])
+    first_settings = first.get("training") or {}
     total = {name: tensor.double() if tensor.is_floating_point() else tensor.clone()
              for name, tensor in first["model"].items()}
     for path in paths[1:]:
@@ -205,6 +224,12 @@ def average_checkpoints(paths, output) -> Path:
         for key in ("model_config", "tokenizers"):
             if state.get(key) != first.get(key):
                 raise ValueError(f"{path} has another {key} than {paths[0]}; average only checkpoints of one run")
+        settings = state.get("training") or {}
+        for name in _RESUME_MUST_MATCH:
+            old, new = _as_tuple(first_settings.get(name)), _as_tuple(settings.get(name))
+            if old != new:
+                raise ValueError(f"{path} was trained with {name}={new!r} but {paths[0]} with {name}={old!r}; "
+                                 f"average only checkpoints of one run")
         if state["model"].keys() != total.keys():
             raise ValueError(f"{path} has other weight names than {paths[0]}")
         for name, tensor in state["model"].items():

@@ -116,7 +116,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
                 kind = str if name == "test_sets" else int
                 shown = " ".join(map(str, default)) if default else "none"
                 group.add_argument(flag, dest=name, nargs="*", type=kind, default=default,
-                                   help=f"{text} (default: {shown})")
+                                   help=text if "(default" in text else f"{text} (default: {shown})")
             else:
                 kind = float if name in ("dropout", "attention_dropout", "lr_factor", "label_smoothing",
                                          "clip_norm") else int
@@ -125,7 +125,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
                 choices = {"direction": ["de-en", "en-de"], "amp": ["auto", "bf16", "none"]}.get(name)
                 group.add_argument(flag, dest=name, type=kind, default=default, choices=choices,
                                    metavar=None if choices else name.upper(),
-                                   help=f"{text} (default: {default})")
+                                   help=text if "(default" in text else f"{text} (default: {default})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_parser.add_argument("--batch-size", type=int, default=128, help="sentences per decoding batch (default: 128)")
     evaluate_parser.add_argument("--device", default="auto", help="device to decode on, as for train (default: auto)")
     evaluate_parser.add_argument("--output-file", help="write the translations of the first beam size here")
-    evaluate_parser.add_argument("--json", action="store_true", help="print the scores as one JSON line")
+    evaluate_parser.add_argument("--json", action="store_true", help="print the scores as JSON, one line per beam size")
 
     average_parser = commands.add_parser(
         "average", help="average the weights of several checkpoints of one run",
@@ -199,7 +199,7 @@ def _run_evaluate(args) -> int:
 
     for size in args.beam_size:
         if size < 1:
-            raise SystemExit(f"--beam-size values must be positive integers, got {size}")
+            raise ValueError(f"--beam-size values must be positive integers, got {size}")
     results = evaluate_files(args.checkpoint, args.source_file, args.reference_file, beam_sizes=args.beam_size,
                              batch_size=args.batch_size, device=choose_device(args.device),
                              output_file=args.output_file)
@@ -223,6 +223,7 @@ def _run_average(args) -> int:
 
 def main(argv=None) -> int:
     from illustrated.data.multi30k import Multi30kError
+    from illustrated.train.device import DeviceUnavailableError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -232,8 +233,9 @@ def main(argv=None) -> int:
         if args.command == "average":
             return _run_average(args)
         return _run_evaluate(args)
-    except (ValueError, FileNotFoundError, Multi30kError) as error:
-        # Bad settings and missing files: the message names the fix, so no traceback is printed.
+    except (ValueError, OSError, Multi30kError, DeviceUnavailableError) as error:
+        # Bad settings, unavailable devices, and files that are missing or unreadable: the message
+        # names the file or the fix, so no traceback is printed.
         parser.exit(2, f"{parser.prog} {args.command}: error: {error}\n")
 
 

@@ -12,7 +12,8 @@ import os
 
 import torch
 
-__all__ = ["ENV_DEVICE", "choose_device", "autocast_dtype", "is_xla", "xla_available"]
+__all__ = ["ENV_DEVICE", "DeviceUnavailableError", "available_devices", "choose_device", "autocast_dtype", "is_xla",
+           "xla_available"]
 
 ENV_DEVICE = "ILLUSTRATED_DEVICE"
 _KINDS = ("cpu", "cuda", "xla", "mps")
@@ -31,6 +32,10 @@ def xla_available() -> bool:
     return _import_torch_xla() is not None
 
 
+class DeviceUnavailableError(RuntimeError):
+    """The requested device is a known kind but is not available on this machine."""
+
+
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
@@ -45,6 +50,23 @@ def _xla_device(torch_xla):
     return xla_model.xla_device()
 
 
+def available_devices() -> list[str]:
+    """Return the device kinds usable here, in the order ``auto`` tries them, e.g. ``["cuda", "cpu"]``."""
+    kinds = ["cuda"] if torch.cuda.is_available() else []
+    if _import_torch_xla() is not None:
+        kinds.append("xla")
+    if _mps_available():
+        kinds.append("mps")
+    return kinds + ["cpu"]
+
+
+def _unavailable(message: str) -> DeviceUnavailableError:
+    return DeviceUnavailableError(
+        f"{message}. Available here: {', '.join(available_devices())}; choose one of them, e.g. --device cpu, "
+        f"or --device auto to take the first"
+    )
+
+
 def choose_device(preference: str | None = None) -> torch.device:
     """Return the device to train on.
 
@@ -54,7 +76,7 @@ def choose_device(preference: str | None = None) -> torch.device:
 
     Raises:
         ValueError: the requested device is not a known kind.
-        RuntimeError: the requested device is not available on this machine.
+        DeviceUnavailableError: the requested device is not available on this machine (a RuntimeError).
     """
     requested = preference if preference not in (None, "", "auto") else os.environ.get(ENV_DEVICE, "")
     requested = requested.strip().lower()
@@ -79,24 +101,20 @@ def choose_device(preference: str | None = None) -> torch.device:
         return torch.device("cpu")
     if kind == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(
-                f"{source} asks for {requested!r} but CUDA is not available (torch {torch.__version__}); "
-                f"install a CUDA build of torch, or choose 'cpu' or 'auto'"
-            )
+            raise _unavailable(f"{source} requests {requested!r} but CUDA is not available (torch "
+                               f"{torch.__version__}); a CUDA build of torch and a GPU are needed")
         count = torch.cuda.device_count()
         if index and int(index) >= count:
-            raise RuntimeError(f"{source} asks for {requested!r} but this machine has {count} CUDA device(s)")
+            raise _unavailable(f"{source} requests {requested!r} but this machine has {count} CUDA device(s)")
         return torch.device(requested)
     if kind == "mps":
         if not _mps_available():
-            raise RuntimeError(f"{source} asks for 'mps' but the MPS backend is not available; choose 'cpu' or 'auto'")
+            raise _unavailable(f"{source} requests 'mps' but the MPS backend is not available")
         return torch.device("mps")
     torch_xla = _import_torch_xla()
     if torch_xla is None:
-        raise RuntimeError(
-            f"{source} asks for 'xla' but torch_xla does not import; install it with "
-            f"pip install 'illustrated[tpu]' (torch_xla 2.9 needs torch 2.9) on a TPU machine"
-        )
+        raise _unavailable(f"{source} requests 'xla' but torch_xla does not import; install it with "
+                           f"pip install 'illustrated[tpu]' (torch_xla 2.9 needs torch 2.9) on a TPU machine")
     return _xla_device(torch_xla)
 
 

@@ -22,6 +22,8 @@ Example::
 from __future__ import annotations
 
 import gzip
+import os
+import zlib
 from pathlib import Path
 from typing import Sequence
 
@@ -142,6 +144,10 @@ def load_model(checkpoint_path, device="cpu"):
     from illustrated.train.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(checkpoint_path)
+    missing = [key for key in ("model", "model_config", "tokenizers") if key not in checkpoint]
+    if missing:
+        raise ValueError(f"{checkpoint_path} has no {', '.join(missing)}, so no model can be built from it; give a "
+                         f"checkpoint written by `train` (last.pt, best.pt, epochN.pt) or by `average`")
     model = Transformer(TransformerConfig(**checkpoint["model_config"]))
     model.load_state_dict(checkpoint["model"])
     model.to(device).eval()
@@ -151,13 +157,40 @@ def load_model(checkpoint_path, device="cpu"):
 
 
 def read_sentences(path) -> list[str]:
-    """Read one sentence per line from a text file (UTF-8, or gzip-compressed when it ends in ``.gz``)."""
+    """Read one sentence per line from a text file (UTF-8, or gzip-compressed when it ends in ``.gz``).
+
+    Raises:
+        FileNotFoundError: there is no file at ``path``.
+        IsADirectoryError: ``path`` is a folder.
+        ValueError: the file is not UTF-8, or ends in ``.gz`` but is not valid gzip.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"sentence file {path} is a folder; give a file with one sentence per line")
     if not path.is_file():
         raise FileNotFoundError(f"sentence file {path} does not exist")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        return [line.rstrip("\n").strip() for line in handle]
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            return [line.rstrip("\n").strip() for line in handle]
+    except UnicodeDecodeError as error:
+        raise ValueError(f"sentence file {path} is not UTF-8 text ({error}); convert it to UTF-8") from error
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise ValueError(f"sentence file {path} ends in .gz but is not valid gzip ({error}); compress it with gzip, "
+                         f"or drop the .gz from its name if it is plain text") from error
+
+
+def _check_output_file(output_file: Path, inputs) -> None:
+    """Raise when writing ``output_file`` would overwrite an input or cannot succeed, before any decoding."""
+    for name, path in inputs.items():
+        if output_file.resolve() == Path(path).resolve() or (
+                output_file.exists() and Path(path).exists() and os.path.samefile(output_file, path)):
+            raise ValueError(f"the output file {output_file} is the {name}; write the translations elsewhere")
+    if output_file.is_dir():
+        raise IsADirectoryError(f"the output file {output_file} is a folder; give a file name, "
+                                f"e.g. {output_file / 'translations.txt'}")
+    if not output_file.parent.is_dir():
+        raise FileNotFoundError(f"the folder of the output file {output_file} does not exist; create it first")
 
 
 def evaluate_files(checkpoint_path, source_file, reference_file, *, beam_sizes=(1, 4), batch_size: int = 128,
@@ -165,8 +198,14 @@ def evaluate_files(checkpoint_path, source_file, reference_file, *, beam_sizes=(
     """Score a checkpoint on a test set of one's own: two files of aligned sentences, one per line.
 
     Returns one dict per beam size, ``{"beam_size", "bleu", "bleu_lc", "sentences"}``; with
-    ``output_file``, the translations of the first beam size are written there, one per line.
+    ``output_file``, the translations of the first beam size are written there, one per line
+    (gzip-compressed when its name ends in ``.gz``). An ``output_file`` that is the source or the
+    reference file raises ValueError before anything is read.
     """
+    if output_file is not None:
+        output_file = Path(output_file)
+        _check_output_file(output_file, {"source file": source_file, "reference file": reference_file,
+                                         "checkpoint": checkpoint_path})
     sources, references = read_sentences(source_file), read_sentences(reference_file)
     if len(sources) != len(references):
         raise ValueError(
@@ -181,7 +220,9 @@ def evaluate_files(checkpoint_path, source_file, reference_file, *, beam_sizes=(
         scored = evaluate_translations(model, source_tokenizer, target_tokenizer, sources, references,
                                        beam_size=beam_size, batch_size=batch_size)
         if output_file is not None and not results:
-            Path(output_file).write_text("\n".join(scored["hypotheses"]) + "\n", encoding="utf-8")
+            opener = gzip.open if output_file.suffix == ".gz" else open
+            with opener(output_file, "wt", encoding="utf-8") as handle:
+                handle.write("\n".join(scored["hypotheses"]) + "\n")
         results.append({"beam_size": beam_size, "bleu": scored["bleu"], "bleu_lc": scored["bleu_lc"],
                         "sentences": len(sources)})
     return results
