@@ -12,25 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from training_support import LOCAL, NO_LOCAL_COPY
+from training_support import tiny_config as shared_tiny_config
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def shared_multi30k() -> Path | None:
-    """Return $ILLUSTRATED_MULTI30K_DIR, else ../shared/data/multi30k beside the repository, if it contains the files."""
-    candidates = [Path(os.environ["ILLUSTRATED_MULTI30K_DIR"])] if os.environ.get("ILLUSTRATED_MULTI30K_DIR") else []
-    candidates.append(ROOT.parent / "shared" / "data" / "multi30k")
-    for folder in candidates:
-        if (folder / "train.de.gz").is_file() and (folder / "val.en.gz").is_file():
-            return folder
-    return None
-
-
-LOCAL = shared_multi30k()
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(LOCAL is None, reason="no local Multi30k copy: set ILLUSTRATED_MULTI30K_DIR or put "
-                                             "the files in ../shared/data/multi30k"),
+    pytest.mark.skipif(LOCAL is None, reason=NO_LOCAL_COPY),
 ]
 
 # The child slows each step by a fixed sleep, which changes no number, so that the parent has time
@@ -120,15 +107,7 @@ def test_resume_rejects_changed_settings(tmp_path):
 
 
 def tiny_config(output_dir, **changes):
-    from illustrated.train.runner import TrainingConfig
-
-    settings = dict(
-        data_dir=str(LOCAL), train_limit=120, valid_limit=8, test_sets=(), vocab_size=200, d_model=32,
-        num_heads=2, d_ff=64, num_layers=1, epochs=1, max_steps=3, max_tokens=256, warmup_steps=4,
-        valid_bleu=False, progress=False, threads=1, log_every=1, output_dir=str(output_dir),
-    )
-    settings.update(changes)
-    return TrainingConfig(**settings)
+    return shared_tiny_config(output_dir, **{"train_limit": 120, "valid_limit": 8, "max_steps": 3, **changes})
 
 
 def test_new_run_rejects_folder_with_a_run(tmp_path):

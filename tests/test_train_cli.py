@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import fields
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,34 +13,9 @@ from illustrated.train import runner as runner_module
 from illustrated.train.checkpoint import CheckpointManager, load_checkpoint, save_checkpoint
 from illustrated.train.evaluate import bleu_scores
 from illustrated.train.runner import TrainingConfig, train
+from training_support import LOCAL, NO_LOCAL_COPY, tiny_config
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def shared_multi30k() -> Path | None:
-    """Return $ILLUSTRATED_MULTI30K_DIR, else ../shared/data/multi30k beside the repository, if it contains the files."""
-    candidates = [Path(os.environ["ILLUSTRATED_MULTI30K_DIR"])] if os.environ.get("ILLUSTRATED_MULTI30K_DIR") else []
-    candidates.append(ROOT.parent / "shared" / "data" / "multi30k")
-    for folder in candidates:
-        if (folder / "train.de.gz").is_file() and (folder / "test_2016_flickr.en.gz").is_file():
-            return folder
-    return None
-
-
-LOCAL = shared_multi30k()
-needs_local_copy = pytest.mark.skipif(
-    LOCAL is None, reason="no local Multi30k copy: set ILLUSTRATED_MULTI30K_DIR or put the files in ../shared/data/multi30k"
-)
-
-
-def tiny_config(output_dir, **changes) -> TrainingConfig:
-    settings = dict(
-        data_dir=str(LOCAL), train_limit=200, valid_limit=16, test_sets=(), vocab_size=200, d_model=32,
-        num_heads=2, d_ff=64, num_layers=1, epochs=1, max_steps=4, max_tokens=256, warmup_steps=4,
-        valid_bleu=False, progress=False, threads=1, log_every=1, output_dir=str(output_dir),
-    )
-    settings.update(changes)
-    return TrainingConfig(**settings)
+needs_local_copy = pytest.mark.skipif(LOCAL is None, reason=NO_LOCAL_COPY)
 
 
 def test_help_documents_every_option(capsys):
