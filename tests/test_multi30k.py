@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import http.server
 import os
-import socket
 import threading
 from pathlib import Path
 
 import pytest
+from training_support import closed_port_url
 
 from illustrated.data import multi30k
 from illustrated.data.multi30k import (
@@ -94,13 +94,6 @@ def no_environment_overrides(monkeypatch, tmp_path):
     for name in (multi30k.ENV_LOCAL_DIR, multi30k.ENV_CACHE_DIR, multi30k.ENV_BASE_URL, "XDG_CACHE_HOME"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # a default cache there, never the real one
-
-
-def closed_port_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"  # nothing listens there once the probe is closed
 
 
 def leftovers(folder: Path) -> list[str]:

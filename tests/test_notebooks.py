@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from importlib.metadata import version
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from training_support import closed_port_url
 
 from illustrated import colab
 
@@ -116,14 +116,6 @@ def test_colab_button_points_at_notebook(built_book, path):
     assert expected in page, f"{path.name}: no Colab launch link to {expected}"
 
 
-def _closed_port_url() -> str:
-    """A URL on 127.0.0.1 where nothing listens, so a download fails at once, as with no network."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
-
-
 @pytest.mark.slow
 def test_chapter11_fallback_without_data(tmp_path, monkeypatch):
     """Check that chapter 11, with no copy of Multi30k and no network, shows a warning box and trains on the number task."""
@@ -138,7 +130,7 @@ def test_chapter11_fallback_without_data(tmp_path, monkeypatch):
     empty.mkdir()
     monkeypatch.setenv("ILLUSTRATED_MULTI30K_DIR", str(empty))
     monkeypatch.setenv("ILLUSTRATED_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("ILLUSTRATED_MULTI30K_URL", _closed_port_url())
+    monkeypatch.setenv("ILLUSTRATED_MULTI30K_URL", closed_port_url())
     path = ROOT / "notebooks" / "11_training_on_multi30k.ipynb"
     notebook = nbformat.read(path, as_version=4)
     NotebookClient(notebook, timeout=600, kernel_name="python3",

@@ -1,8 +1,9 @@
-"""Helpers shared by the training tests: the local Multi30k copy and a tiny training configuration."""
+"""Helpers shared by the data, notebook and training tests: the local Multi30k copy, a closed port, a tiny config."""
 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,3 +35,11 @@ def tiny_config(output_dir, **changes):
     )
     settings.update(changes)
     return TrainingConfig(**settings)
+
+
+def closed_port_url() -> str:
+    """Return a URL on 127.0.0.1 where nothing listens, so a download fails at once, as with no network."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"

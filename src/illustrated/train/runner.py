@@ -417,12 +417,12 @@ class MetricsLog:
         """
         if not self.enabled or not self.path.exists():
             return
-        kept = [record for record in self.read()
-                if record.get("step", 0) <= step and record.get("event") not in ("test", "end")]
+        remaining = [record for record in self.read()
+                     if record.get("step", 0) <= step and record.get("event") not in ("test", "end")]
         temporary = self.path.with_suffix(".jsonl.tmp")
-        temporary.write_text("".join(json.dumps(record) + "\n" for record in kept), encoding="utf-8")
+        temporary.write_text("".join(json.dumps(record) + "\n" for record in remaining), encoding="utf-8")
         os.replace(temporary, self.path)
-        self.lines = kept
+        self.lines = remaining
 
     def write(self, **record) -> dict:
         record = {"time": round(time.time(), 3), **record}
