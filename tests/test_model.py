@@ -203,10 +203,10 @@ def torch_decoder_layer_like(layer: DecoderLayer, d_ff: int) -> nn.TransformerDe
 
 
 def small_config(**overrides) -> TransformerConfig:
-    sizes = dict(d_model=16, num_heads=4, d_ff=24, num_layers=2, num_decoder_layers=3, dropout=0.1, max_len=20,
-                 pad_id=PAD)
+    sizes = dict(src_vocab_size=23, tgt_vocab_size=19, d_model=16, num_heads=4, d_ff=24, num_layers=2,
+                 num_decoder_layers=3, dropout=0.1, max_len=20, pad_id=PAD)
     sizes.update(overrides)
-    return TransformerConfig(src_vocab_size=23, tgt_vocab_size=19, **sizes)
+    return TransformerConfig(**sizes)
 
 
 def small_model(seed: int = 0, **overrides) -> Transformer:
@@ -614,6 +614,27 @@ def test_tied_weights_share_storage():
     optimizer.step()
 
     assert model.output.weight is model.tgt_embed.weight
+
+
+def test_shared_embeddings_one_table_for_both_sides():
+    both = small_config(tgt_vocab_size=23, tie_output_embedding=True, share_embeddings=True)
+    model = Transformer(both)
+    separate = Transformer(small_config(tgt_vocab_size=23, tie_output_embedding=True))
+
+    assert model.src_embed is model.tgt_embed
+    assert model.output.weight is model.src_embed.weight
+    assert separate.num_parameters() - model.num_parameters() == 23 * 16
+    names = dict(model.named_parameters())
+    assert "src_embed.weight" in names and "tgt_embed.weight" not in names  # listed once, trained once
+
+    model.load_state_dict(model.state_dict())  # the shared table round-trips through a state dict
+    src = random_ids(1, [3], 23, seed=3)
+    assert torch.isfinite(model(src, src)).all()
+
+
+def test_shared_embeddings_need_one_vocabulary():
+    with pytest.raises(ValueError, match="src_vocab_size=23 and tgt_vocab_size=19"):
+        small_config(share_embeddings=True)
 
 
 def test_untied_weights_are_separate():

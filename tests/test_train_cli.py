@@ -170,6 +170,34 @@ def test_keep_epochs_and_average_command(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["sentences"] == 1
 
 
+@needs_local_copy
+def test_shared_vocabulary_run(tmp_path, capsys):
+    # One BPE vocabulary from both languages, one embedding table for encoder, decoder and output layer.
+    run = tmp_path / "run"
+    result = train(tiny_config(run, shared_vocabulary=True, vocab_size=300, max_steps=None, epochs=1))
+    model = result.model
+    assert result.source_tokenizer.to_json() == result.target_tokenizer.to_json()
+    assert model.config.share_embeddings and model.config.src_vocab_size == model.config.tgt_vocab_size
+    assert model.src_embed.weight is model.tgt_embed.weight is model.output.weight
+    # German and English words are both whole tokens of the one vocabulary.
+    tokens = set(result.source_tokenizer.tokens("Ein Mann und ein Hund . A man and a dog ."))
+    assert {"\u2581Ein", "\u2581Mann", "\u2581A", "\u2581man"} <= tokens
+
+    state = load_checkpoint(run / "last.pt")
+    assert state["model_config"]["share_embeddings"] is True
+    assert state["training"]["shared_vocabulary"] is True
+    (tmp_path / "my.de").write_text("Ein Hund rennt.\n", encoding="utf-8")
+    (tmp_path / "my.en").write_text("A dog runs.\n", encoding="utf-8")
+    code = cli.main(["evaluate", "--checkpoint", str(run / "last.pt"), "--source-file", str(tmp_path / "my.de"),
+                     "--reference-file", str(tmp_path / "my.en"), "--beam-size", "1", "--json", "--device", "cpu"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["sentences"] == 1
+
+    # The setting is part of what a resumed run must keep.
+    with pytest.raises(ValueError, match="cannot resume: shared_vocabulary was True"):
+        train(tiny_config(run, vocab_size=300, max_steps=None, epochs=2, resume=True))
+
+
 def test_average_command_rejects_bad_input(tmp_path, capsys):
     model = torch.nn.Linear(2, 2)
     for name, width in (("a.pt", 2), ("b.pt", 2), ("wide.pt", 3)):
@@ -234,6 +262,8 @@ def test_last_position_decoder_same_output():
     (dict(max_length=100, max_tokens=50), "max_tokens=50 cannot hold one pair of max_length=100"),
     (dict(vocab_size=4), "vocab_size must be an integer above 4"),
     (dict(target_vocab_size=3), "target_vocab_size must be an integer above 4"),
+    (dict(shared_vocabulary=True, vocab_size=8000, target_vocab_size=6000),
+     "target_vocab_size=6000 cannot apply; drop target_vocab_size or turn shared_vocabulary off"),
 ])
 def test_invalid_settings_named_before_any_work(changes, message):
     with pytest.raises(ValueError, match=message):

@@ -53,6 +53,7 @@ class TransformerConfig:
     pad_id: int = 0  # the padding token in both vocabularies; masks are derived from it
     norm_first: bool = False  # False: post-LN, LayerNorm(x + Sublayer(x)), as in the paper
     tie_output_embedding: bool = False  # share the target embedding with the output layer
+    share_embeddings: bool = False  # one embedding table for source and target (needs one joint vocabulary)
     layer_norm_eps: float = 1e-5
 
     def __post_init__(self):
@@ -73,6 +74,12 @@ class TransformerConfig:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+        if self.share_embeddings and self.src_vocab_size != self.tgt_vocab_size:
+            raise ValueError(
+                f"share_embeddings needs one vocabulary for both languages, but src_vocab_size={self.src_vocab_size} "
+                f"and tgt_vocab_size={self.tgt_vocab_size}; give both the size of the joint vocabulary, or set "
+                f"share_embeddings=False"
+            )
         if not 0 <= self.pad_id < min(self.src_vocab_size, self.tgt_vocab_size):
             raise ValueError(
                 f"pad_id={self.pad_id} must be a token id of both vocabularies "
@@ -449,7 +456,12 @@ class Transformer(nn.Module):
         super().__init__()
         self.config = config
         self.src_embed = nn.Embedding(config.src_vocab_size, config.d_model)
-        self.tgt_embed = nn.Embedding(config.tgt_vocab_size, config.d_model)
+        if config.share_embeddings:
+            # Section 3.4 again: with a vocabulary learnt from both languages, the encoder and the decoder
+            # look up their tokens in the same table.
+            self.tgt_embed = self.src_embed
+        else:
+            self.tgt_embed = nn.Embedding(config.tgt_vocab_size, config.d_model)
         self.positional_encoding = PositionalEncoding(config.d_model, config.max_len)
         self.embed_dropout = nn.Dropout(config.dropout)
         self.encoder = Encoder(config)

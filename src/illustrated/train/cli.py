@@ -49,6 +49,9 @@ _OPTION_HELP = {
     "tokenizer": {
         "vocab_size": "BPE vocabulary size per language, the four special tokens included",
         "target_vocab_size": "BPE vocabulary size of the target language, if it differs from --vocab-size",
+        "shared_vocabulary": "learn one BPE vocabulary of --vocab-size tokens from both languages, and share one "
+                             "embedding matrix between the encoder, the decoder and (with --tie-output-embedding) "
+                             "the output layer, as the paper does",
         "min_frequency": "minimum count of a symbol pair for BPE to merge it",
     },
     "model": {

@@ -70,9 +70,10 @@ class TrainingConfig:
     train_limit: int | None = None  # use only the first N training pairs
     valid_limit: int | None = None  # use only the first N validation pairs
     test_sets: tuple[str, ...] = ("test2016", "test2017")
-    # Tokenizers: one BPE vocabulary per language, specials included.
+    # Tokenizers: one BPE vocabulary per language, specials included, or one for both languages.
     vocab_size: int = 8000
     target_vocab_size: int | None = None  # None: the same as vocab_size; a smaller one speeds up the output layer
+    shared_vocabulary: bool = False  # one BPE vocabulary learnt from both languages, one embedding table for both
     min_frequency: int = 2
     # Model, with the paper's names. The defaults are d_model 256, 3 encoder and 3 decoder layers, 8 heads,
     # d_ff 512: the size of the best-known Multi30k Transformer tutorial.
@@ -146,6 +147,10 @@ class TrainingConfig:
             if value is not None and value <= len(SPECIAL_TOKENS):
                 raise ValueError(f"{name} must be an integer above {len(SPECIAL_TOKENS)}, the number of special "
                                  f"tokens, got {value!r}")
+        if self.shared_vocabulary and self.target_vocab_size not in (None, self.vocab_size):
+            raise ValueError(f"shared_vocabulary learns one vocabulary of vocab_size={self.vocab_size} tokens for "
+                             f"both languages, so target_vocab_size={self.target_vocab_size} cannot apply; drop "
+                             f"target_vocab_size or turn shared_vocabulary off")
         if self.d_model % self.num_heads:
             raise ValueError(f"d_model={self.d_model} is not divisible by num_heads={self.num_heads}; "
                              f"choose d_model as a multiple of num_heads")
@@ -179,7 +184,7 @@ class TrainingConfig:
 # `average` takes only checkpoints that agree on them. data_dir is not among them, because the files
 # are checked against their SHA-256 sums wherever they are read from.
 _RESUME_MUST_MATCH = (
-    "direction", "train_limit", "vocab_size", "target_vocab_size", "min_frequency", "d_model", "num_heads", "d_ff",
+    "direction", "train_limit", "vocab_size", "target_vocab_size", "shared_vocabulary", "min_frequency", "d_model", "num_heads", "d_ff",
     "num_layers", "num_decoder_layers", "dropout", "attention_dropout", "norm_first", "tie_output_embedding",
     "max_length", "max_tokens", "warmup_steps", "lr_factor", "label_smoothing", "clip_norm", "seed", "fixed_shapes",
 )
@@ -342,9 +347,14 @@ def _tokenizers(config: TrainingConfig, splits: dict, resume_state: dict | None,
     path = Path(config.output_dir) / "tokenizers.json"
     if context.is_main:
         # Learnt once, by one process: every replica must use the very same vocabulary.
-        source = SubwordTokenizer.train(splits["train"].source, config.vocab_size, config.min_frequency)
-        target = SubwordTokenizer.train(splits["train"].target, config.target_vocab_size or config.vocab_size,
-                                        config.min_frequency)
+        if config.shared_vocabulary:
+            # One vocabulary from both sides: names, numbers and shared word pieces get the same ids.
+            source = target = SubwordTokenizer.train(splits["train"].source + splits["train"].target,
+                                                     config.vocab_size, config.min_frequency)
+        else:
+            source = SubwordTokenizer.train(splits["train"].source, config.vocab_size, config.min_frequency)
+            target = SubwordTokenizer.train(splits["train"].target, config.target_vocab_size or config.vocab_size,
+                                            config.min_frequency)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"source": source.to_json(), "target": target.to_json()}), encoding="utf-8")
     context.barrier()
@@ -608,6 +618,7 @@ def _train(config: TrainingConfig, data, output_dir: Path, progress: dict) -> Tr
         num_decoder_layers=config.num_decoder_layers, dropout=config.dropout,
         attention_dropout=config.attention_dropout, max_len=max(config.max_length, 256), pad_id=PAD_ID,
         norm_first=config.norm_first, tie_output_embedding=config.tie_output_embedding,
+        share_embeddings=config.shared_vocabulary,
     )
     model = Transformer(model_config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9)
