@@ -195,7 +195,19 @@ def test_shared_vocabulary_run(tmp_path, capsys):
 
     # The setting is part of what a resumed run must keep.
     with pytest.raises(ValueError, match="cannot resume: shared_vocabulary was True"):
-        train(tiny_config(run, vocab_size=300, max_steps=None, epochs=2, resume=True))
+        train(tiny_config(run, shared_vocabulary=False, vocab_size=300, max_steps=None, epochs=2, resume=True))
+
+
+@needs_local_copy
+def test_separate_vocabularies_run(tmp_path):
+    # One vocabulary per language, of different sizes, and separate source and target embeddings.
+    result = train(tiny_config(tmp_path, shared_vocabulary=False, vocab_size=300, target_vocab_size=250))
+    model = result.model
+    assert result.source_tokenizer.vocab_size == 300
+    assert result.target_tokenizer.vocab_size == 250
+    assert not model.config.share_embeddings
+    assert model.src_embed.weight.shape == (300, 32)
+    assert model.tgt_embed.weight is model.output.weight
 
 
 def test_average_command_rejects_bad_input(tmp_path, capsys):
@@ -263,7 +275,8 @@ def test_last_position_decoder_same_output():
     (dict(vocab_size=4), "vocab_size must be an integer above 4"),
     (dict(target_vocab_size=3), "target_vocab_size must be an integer above 4"),
     (dict(shared_vocabulary=True, vocab_size=8000, target_vocab_size=6000),
-     "target_vocab_size=6000 cannot apply; drop target_vocab_size or turn shared_vocabulary off"),
+     r"target_vocab_size=6000 cannot apply; drop target_vocab_size, or turn shared_vocabulary off \(--no-shared"),
+    (dict(vocab_size=8000, target_vocab_size=6000), "target_vocab_size=6000 cannot apply"),  # shared by default
 ])
 def test_invalid_settings_named_before_any_work(changes, message):
     with pytest.raises(ValueError, match=message):

@@ -73,7 +73,7 @@ class TrainingConfig:
     # Tokenizers: one BPE vocabulary per language, specials included, or one for both languages.
     vocab_size: int = 8000
     target_vocab_size: int | None = None  # None: the same as vocab_size; a smaller one speeds up the output layer
-    shared_vocabulary: bool = False  # one BPE vocabulary learnt from both languages, one embedding table for both
+    shared_vocabulary: bool = True  # one BPE vocabulary learnt from both languages, one embedding table for both
     min_frequency: int = 2
     # Model, with the paper's names. The defaults are d_model 256, 3 encoder and 3 decoder layers, 8 heads,
     # d_ff 512: the size of the best-known Multi30k Transformer tutorial.
@@ -91,9 +91,9 @@ class TrainingConfig:
     epochs: int = 10
     max_steps: int | None = None  # stop after this many updates in all, even mid-epoch
     # The defaults of max_tokens, warmup_steps and lr_factor are those of the measured 10-epoch Multi30k
-    # run in benchmarks/RESULTS.md: peak learning rate 0.4 / sqrt(256 * 600) = 1.0e-3 at step 600.
-    max_tokens: int = 2560  # padded positions per side per batch (per replica)
-    warmup_steps: int = 600
+    # runs in benchmarks/RESULTS.md: peak learning rate 0.4 / sqrt(256 * 400) = 1.25e-3 at step 400.
+    max_tokens: int = 2048  # padded positions per side per batch (per replica)
+    warmup_steps: int = 400
     lr_factor: float = 0.4  # scales the whole warm-up schedule
     label_smoothing: float = 0.1
     clip_norm: float = 1.0  # maximum gradient norm; 0 turns clipping off
@@ -150,7 +150,8 @@ class TrainingConfig:
         if self.shared_vocabulary and self.target_vocab_size not in (None, self.vocab_size):
             raise ValueError(f"shared_vocabulary learns one vocabulary of vocab_size={self.vocab_size} tokens for "
                              f"both languages, so target_vocab_size={self.target_vocab_size} cannot apply; drop "
-                             f"target_vocab_size or turn shared_vocabulary off")
+                             f"target_vocab_size, or turn shared_vocabulary off (--no-shared-vocabulary) for "
+                             f"one vocabulary per language")
         if self.d_model % self.num_heads:
             raise ValueError(f"d_model={self.d_model} is not divisible by num_heads={self.num_heads}; "
                              f"choose d_model as a multiple of num_heads")
