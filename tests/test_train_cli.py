@@ -198,6 +198,16 @@ def test_shared_vocabulary_run(tmp_path, capsys):
         train(tiny_config(run, shared_vocabulary=False, vocab_size=300, max_steps=None, epochs=2, resume=True))
 
 
+def test_resume_check_reads_older_checkpoints():
+    # A checkpoint written before shared_vocabulary existed was trained with one vocabulary per language.
+    settings = TrainingConfig(shared_vocabulary=False).to_dict()
+    del settings["shared_vocabulary"]
+    state = {"training": settings, "world_size": 1}
+    runner_module._check_resume_compatible(TrainingConfig(shared_vocabulary=False), state, 1)
+    with pytest.raises(ValueError, match="shared_vocabulary was False in the checkpoint but is True now"):
+        runner_module._check_resume_compatible(TrainingConfig(shared_vocabulary=True), state, 1)
+
+
 @needs_local_copy
 def test_separate_vocabularies_run(tmp_path):
     # One vocabulary per language, of different sizes, and separate source and target embeddings.

@@ -365,10 +365,15 @@ def _tokenizers(config: TrainingConfig, splits: dict, resume_state: dict | None,
     return source, target
 
 
+# Settings added after the first checkpoints were written, with the value that reproduces what the code did
+# before, so that older runs can still be resumed.
+_SETTINGS_BEFORE_ADDED = {"shared_vocabulary": False}
+
+
 def _check_resume_compatible(config: TrainingConfig, state: dict, world_size: int) -> None:
     stored = state["training"]
     for name in _RESUME_MUST_MATCH:
-        old, new = stored.get(name), getattr(config, name)
+        old, new = stored.get(name, _SETTINGS_BEFORE_ADDED.get(name)), getattr(config, name)
         if isinstance(old, list):
             old = tuple(old)
         if old != new:
