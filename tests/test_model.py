@@ -625,11 +625,25 @@ def test_shared_embeddings_one_table_for_both_sides():
     assert model.output.weight is model.src_embed.weight
     assert separate.num_parameters() - model.num_parameters() == 23 * 16
     names = dict(model.named_parameters())
-    assert "src_embed.weight" in names and "tgt_embed.weight" not in names  # listed once, trained once
+    assert "src_embed.weight" in names
+    assert "tgt_embed.weight" not in names  # listed once, so trained once
 
     model.load_state_dict(model.state_dict())  # the shared table round-trips through a state dict
     src = random_ids(1, [3], 23, seed=3)
     assert torch.isfinite(model(src, src)).all()
+
+
+def test_moving_model_ties_weights_again():
+    # On XLA a move can leave a tied weight as separate copies; every move or cast ties them again.
+    model = Transformer(small_config(tgt_vocab_size=23, tie_output_embedding=True, share_embeddings=True))
+    model.tgt_embed = nn.Embedding(23, 16)
+    model.output.weight = nn.Parameter(model.src_embed.weight.detach().clone())
+
+    model.to(torch.float64)
+
+    assert model.tgt_embed is model.src_embed
+    assert model.output.weight is model.src_embed.weight
+    assert model.output.weight.dtype == torch.float64
 
 
 def test_shared_embeddings_need_one_vocabulary():

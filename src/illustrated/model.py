@@ -457,8 +457,8 @@ class Transformer(nn.Module):
         self.config = config
         self.src_embed = nn.Embedding(config.src_vocab_size, config.d_model)
         if config.share_embeddings:
-            # Section 3.4 again: with a vocabulary learnt from both languages, the encoder and the decoder
-            # look up their tokens in the same table.
+            # With a vocabulary learnt from both languages, the encoder and the decoder look up their tokens
+            # in one table (built once, so the random initialisation draws one table, not two).
             self.tgt_embed = self.src_embed
         else:
             self.tgt_embed = nn.Embedding(config.tgt_vocab_size, config.d_model)
@@ -468,9 +468,25 @@ class Transformer(nn.Module):
         self.decoder = Decoder(config)
         self.output = nn.Linear(config.d_model, config.tgt_vocab_size)
         self.reset_parameters()
-        if config.tie_output_embedding:
-            # Section 3.4: the pre-softmax linear layer shares its weights with the embedding.
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        """Make the shared weights one tensor: the embedding tables, and the output layer's matrix.
+
+        Section 3.4 of the paper shares one matrix between the two embedding layers and the pre-softmax
+        linear layer. Which ones are shared follows ``share_embeddings`` and ``tie_output_embedding``.
+        """
+        if self.config.share_embeddings:
+            self.tgt_embed = self.src_embed
+        if self.config.tie_output_embedding:
             self.output.weight = self.tgt_embed.weight
+
+    def _apply(self, fn, *args, **kwargs):
+        # Moving a model to an XLA device can leave each module with its own copy of a tied weight, so every
+        # move or cast ties the weights again.
+        result = super()._apply(fn, *args, **kwargs)
+        self.tie_weights()
+        return result
 
     def reset_parameters(self):
         """Initialise the weights: Xavier-uniform matrices, zero biases, embeddings N(0, 1/d_model).

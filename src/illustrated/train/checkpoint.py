@@ -32,14 +32,32 @@ CHECKPOINT_FORMAT = 1
 LAST_NAME, BEST_NAME = "last.pt", "best.pt"
 
 
-def _to_cpu(value):
-    """Return ``value`` with every tensor moved to the CPU (XLA and CUDA tensors cannot be saved portably)."""
+def _tensor_identity(tensor: torch.Tensor) -> tuple:
+    """Return what makes two tensors the same weights: storage, offset, shape and strides."""
+    try:
+        address = tensor.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):
+        # NOTE: XLA tensors expose no storage, so there each name gets its own copy (correct, only larger).
+        return ("object", id(tensor))
+    return (tensor.device, address, tensor.storage_offset(), tuple(tensor.shape), tensor.stride(), tensor.dtype)
+
+
+def _to_cpu(value, copies: dict | None = None):
+    """Return ``value`` with every tensor moved to the CPU (XLA and CUDA tensors cannot be saved portably).
+
+    Tied weights stay tied: a tensor listed under several names (a shared embedding table) is copied
+    once, so the checkpoint stores it once.
+    """
+    copies = {} if copies is None else copies
     if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
+        key = _tensor_identity(value)
+        if key not in copies:
+            copies[key] = value.detach().cpu()
+        return copies[key]
     if isinstance(value, dict):
-        return {key: _to_cpu(item) for key, item in value.items()}
+        return {key: _to_cpu(item, copies) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_to_cpu(item) for item in value)
+        return type(value)(_to_cpu(item, copies) for item in value)
     return value
 
 
@@ -182,11 +200,6 @@ class CheckpointManager:
         self.best_metric = state.get("best_metric")
 
 
-def _as_tuple(value):
-    """Return a list as a tuple, so that a setting saved as either compares equal; other values unchanged."""
-    return tuple(value) if isinstance(value, list) else value
-
-
 def average_checkpoints(paths, output) -> Path:
     """Average the model weights of several checkpoints of one run and save the result to ``output``.
 
@@ -201,7 +214,19 @@ def average_checkpoints(paths, output) -> Path:
             that differ in model configuration, tokenizers or a training setting that defines a run.
         IsADirectoryError: ``output`` is a folder.
     """
-    from illustrated.train.runner import _RESUME_MUST_MATCH
+    from illustrated.model import TransformerConfig
+    from illustrated.train.runner import _RESUME_MUST_MATCH, stored_setting
+
+    def model_config_of(state: dict) -> dict:
+        # Through TransformerConfig, so that a field added since (at its default) compares equal.
+        try:
+            return TransformerConfig(**state["model_config"]).to_dict()
+        except (TypeError, ValueError):
+            return dict(state["model_config"])  # not this package's model: compared as stored
+
+    def settings_of(state: dict) -> dict:
+        stored = state.get("training") or {}
+        return {name: stored_setting(stored, name) for name in _RESUME_MUST_MATCH}
 
     paths = [Path(path) for path in paths]
     output = Path(output)
@@ -216,31 +241,37 @@ def average_checkpoints(paths, output) -> Path:
     if output.is_dir():
         raise IsADirectoryError(f"the output {output} is a folder; give a file name, e.g. {output / 'average.pt'}")
     first = load_checkpoint(paths[0])
-    first_settings = first.get("training") or {}
-    total = {name: tensor.double() if tensor.is_floating_point() else tensor.clone()
-             for name, tensor in first["model"].items()}
+    first_config, first_settings = model_config_of(first), settings_of(first)
+    # Tied weights appear under several names with one storage: average each once and keep them tied.
+    owner_of, owners = {}, {}
+    for name, tensor in first["model"].items():
+        owner_of[name] = owners.setdefault(_tensor_identity(tensor), name)
+    total = {name: tensor.to(torch.float64, copy=True) if tensor.is_floating_point() else tensor.clone()
+             for name, tensor in first["model"].items() if owner_of[name] == name}
+    steps = [first.get("step")]
     for path in paths[1:]:
         state = load_checkpoint(path)
-        for key in ("model_config", "tokenizers"):
-            if state.get(key) != first.get(key):
-                raise ValueError(f"{path} has another {key} than {paths[0]}; average only checkpoints of one run")
-        settings = state.get("training") or {}
+        if model_config_of(state) != first_config:
+            raise ValueError(f"{path} has another model_config than {paths[0]}; average only checkpoints of one run")
+        if state.get("tokenizers") != first.get("tokenizers"):
+            raise ValueError(f"{path} has other tokenizers than {paths[0]}; average only checkpoints of one run")
+        settings = settings_of(state)
         for name in _RESUME_MUST_MATCH:
-            old, new = _as_tuple(first_settings.get(name)), _as_tuple(settings.get(name))
+            old, new = first_settings[name], settings[name]
             if old != new:
                 raise ValueError(f"{path} was trained with {name}={new!r} but {paths[0]} with {name}={old!r}; "
                                  f"average only checkpoints of one run")
-        if state["model"].keys() != total.keys():
+        if state["model"].keys() != first["model"].keys():
             raise ValueError(f"{path} has other weight names than {paths[0]}")
-        for name, tensor in state["model"].items():
-            if tensor.is_floating_point():
-                total[name] += tensor.double()
-    weights = {name: (tensor / len(paths)).to(first["model"][name].dtype) if tensor.is_floating_point() else tensor
-               for name, tensor in total.items()}
+        for name in total:
+            if total[name].is_floating_point():
+                total[name] += state["model"][name].double()
+        steps.append(state.get("step"))
+    means = {name: (tensor / len(paths)).to(first["model"][name].dtype) if tensor.is_floating_point() else tensor
+             for name, tensor in total.items()}
+    weights = {name: means[owner_of[name]] for name in first["model"]}
     averaged = {
         "model": weights, "model_config": first["model_config"], "tokenizers": first["tokenizers"],
-        "averaged_from": [str(path) for path in paths],
-        "steps": [load_checkpoint(path).get("step") for path in paths],
-        "training": first.get("training"),
+        "averaged_from": [str(path) for path in paths], "steps": steps, "training": first.get("training"),
     }
     return save_checkpoint(averaged, output)

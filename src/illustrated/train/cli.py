@@ -30,7 +30,7 @@ from dataclasses import MISSING, fields
 
 from illustrated.train.runner import TrainingConfig
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "config_from_args", "main"]
 
 # One help text per TrainingConfig field, grouped as in --help.
 _OPTION_HELP = {
@@ -47,8 +47,10 @@ _OPTION_HELP = {
         "test_sets": "test sets to score at the end, among test2016 and test2017 (none: give no value)",
     },
     "tokenizer": {
-        "vocab_size": "BPE vocabulary size per language, the four special tokens included",
-        "target_vocab_size": "BPE vocabulary size of the target language, if it differs from --vocab-size",
+        "vocab_size": "BPE vocabulary size, the four special tokens included: of the one shared vocabulary, or of "
+                      "each language's with --no-shared-vocabulary",
+        "target_vocab_size": "BPE vocabulary size of the target language, if it differs from --vocab-size (only with "
+                             "--no-shared-vocabulary)",
         "shared_vocabulary": "learn one BPE vocabulary of --vocab-size tokens from both languages, and share one "
                              "embedding matrix between the encoder, the decoder and (with --tie-output-embedding) "
                              "the output layer, as the paper does",
@@ -174,13 +176,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_train(args) -> int:
-    from illustrated.train.runner import train
-
+def config_from_args(args: argparse.Namespace) -> TrainingConfig:
+    """Return the TrainingConfig of parsed ``train`` options; it checks every setting."""
     values = {field.name: getattr(args, field.name) for field in fields(TrainingConfig)}
     values["test_sets"] = tuple(values["test_sets"] or ())
     values["fixed_shapes"] = tuple(values["fixed_shapes"]) if values["fixed_shapes"] else None
-    result = train(TrainingConfig(**values))
+    return TrainingConfig(**values)
+
+
+def _run_train(args) -> int:
+    from illustrated.train.runner import train
+
+    result = train(config_from_args(args))
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torchrun, only the first process reports
     if result.note:

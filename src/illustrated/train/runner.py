@@ -4,8 +4,8 @@ What one run does, in order:
 
 1. choose the device (:func:`illustrated.train.device.choose_device`) and, under ``torchrun``, join
    the process group (NCCL on GPUs, gloo on CPUs);
-2. load the data and learn one BPE tokenizer per language from the training split (or restore them
-   from the checkpoint when resuming);
+2. load the data and learn one BPE tokenizer from both languages of the training split, or one per
+   language with ``shared_vocabulary=False`` (or restore them from the checkpoint when resuming);
 3. build the model, Adam with the paper's betas (0.9, 0.98) and epsilon 1e-9, and the warm-up
    schedule; the loss is cross-entropy with label smoothing;
 4. train in token-budget batches, with bf16 autocast on GPUs and TPUs, gradient clipping, a
@@ -148,10 +148,10 @@ class TrainingConfig:
                 raise ValueError(f"{name} must be an integer above {len(SPECIAL_TOKENS)}, the number of special "
                                  f"tokens, got {value!r}")
         if self.shared_vocabulary and self.target_vocab_size not in (None, self.vocab_size):
-            raise ValueError(f"shared_vocabulary learns one vocabulary of vocab_size={self.vocab_size} tokens for "
-                             f"both languages, so target_vocab_size={self.target_vocab_size} cannot apply; drop "
-                             f"target_vocab_size, or turn shared_vocabulary off (--no-shared-vocabulary) for "
-                             f"one vocabulary per language")
+            raise ValueError(f"target_vocab_size={self.target_vocab_size} is invalid with shared_vocabulary, which "
+                             f"learns one vocabulary of vocab_size={self.vocab_size} tokens for both languages; "
+                             f"drop target_vocab_size (--target-vocab-size), or turn shared_vocabulary off "
+                             f"(--no-shared-vocabulary) for one vocabulary per language")
         if self.d_model % self.num_heads:
             raise ValueError(f"d_model={self.d_model} is not divisible by num_heads={self.num_heads}; "
                              f"choose d_model as a multiple of num_heads")
@@ -185,9 +185,10 @@ class TrainingConfig:
 # `average` takes only checkpoints that agree on them. data_dir is not among them, because the files
 # are checked against their SHA-256 sums wherever they are read from.
 _RESUME_MUST_MATCH = (
-    "direction", "train_limit", "vocab_size", "target_vocab_size", "shared_vocabulary", "min_frequency", "d_model", "num_heads", "d_ff",
-    "num_layers", "num_decoder_layers", "dropout", "attention_dropout", "norm_first", "tie_output_embedding",
-    "max_length", "max_tokens", "warmup_steps", "lr_factor", "label_smoothing", "clip_norm", "seed", "fixed_shapes",
+    "direction", "train_limit", "vocab_size", "target_vocab_size", "shared_vocabulary", "min_frequency",
+    "d_model", "num_heads", "d_ff", "num_layers", "num_decoder_layers", "dropout", "attention_dropout",
+    "norm_first", "tie_output_embedding", "max_length", "max_tokens", "warmup_steps", "lr_factor",
+    "label_smoothing", "clip_norm", "seed", "fixed_shapes",
 )
 
 
@@ -366,21 +367,45 @@ def _tokenizers(config: TrainingConfig, splits: dict, resume_state: dict | None,
 
 
 # Settings added after the first checkpoints were written, with the value that reproduces what the code did
-# before, so that older runs can still be resumed.
-_SETTINGS_BEFORE_ADDED = {"shared_vocabulary": False}
+# before, so that older runs can still be resumed and averaged.
+_DEFAULTS_FOR_OLDER_CHECKPOINTS = {"shared_vocabulary": False}
+
+
+def stored_setting(settings: dict, name: str):
+    """Return the training setting ``name`` as a checkpoint stored it, lists as tuples, older checkpoints filled in."""
+    value = settings.get(name, _DEFAULTS_FOR_OLDER_CHECKPOINTS.get(name))
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _option_for(name: str, value) -> str | None:
+    """Return the command-line option that sets ``name`` to ``value``, or None where no option can."""
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else "--no-" + name.replace("_", "-")
+    if isinstance(value, tuple):
+        return " ".join([flag, *map(str, value)])
+    if isinstance(value, (int, float, str)):
+        return f"{flag} {value}"
+    return None
 
 
 def _check_resume_compatible(config: TrainingConfig, state: dict, world_size: int) -> None:
     stored = state["training"]
+    differences, options = [], []
     for name in _RESUME_MUST_MATCH:
-        old, new = stored.get(name, _SETTINGS_BEFORE_ADDED.get(name)), getattr(config, name)
-        if isinstance(old, list):
-            old = tuple(old)
+        old, new = stored_setting(stored, name), getattr(config, name)
         if old != new:
-            raise ValueError(
-                f"cannot resume: {name} was {old!r} in the checkpoint but is {new!r} now; "
-                f"resume with the same setting, or train afresh in another output folder"
-            )
+            differences.append(f"{name} was {old!r} in the checkpoint but is {new!r} now")
+            options.append(_option_for(name, old))
+    if differences:
+        # Every difference at once: a run started under older defaults may differ in several settings.
+        hint = ""
+        if all(options):
+            hint = f" (on the command line: {' '.join(options)})"
+        raise ValueError(
+            f"cannot resume: {'; '.join(differences)}. Resume with the checkpoint's settings{hint}, or train "
+            f"afresh in another output folder"
+        )
     if state.get("world_size", 1) != world_size:
         raise ValueError(
             f"cannot resume: the checkpoint was written by {state.get('world_size', 1)} process(es) and this run "
