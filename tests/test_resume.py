@@ -38,8 +38,8 @@ sys.exit(main(sys.argv[1:]))
 def command(wrapper: Path, output_dir: Path, *extra: str) -> list[str]:
     return [
         sys.executable, str(wrapper), "train", "--data-dir", str(LOCAL), "--train-limit", "240",
-        "--valid-limit", "24", "--vocab-size", "300", "--d-model", "32", "--num-heads", "2", "--d-ff", "64",
-        "--num-layers", "1", "--epochs", "2", "--max-tokens", "256", "--warmup-steps", "10",
+        "--valid-limit", "24", "--vocab-size", "300", "--shared-vocabulary", "--d-model", "32", "--num-heads", "2",
+        "--d-ff", "64", "--num-layers", "1", "--epochs", "2", "--max-tokens", "256", "--warmup-steps", "10",
         "--checkpoint-every", "5", "--log-every", "1", "--no-valid-bleu", "--test-sets", "--threads", "1",
         "--no-progress", "--output-dir", str(output_dir), *extra,
     ]

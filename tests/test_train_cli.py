@@ -141,9 +141,10 @@ def test_evaluate_command_on_own_files(tmp_path, capsys):
 
 
 @needs_local_copy
-def test_keep_epochs_and_average_command(tmp_path, capsys):
+@pytest.mark.parametrize("shared", [True, False], ids=["shared-vocabulary", "vocabulary-per-language"])
+def test_keep_epochs_and_average_command(tmp_path, capsys, shared):
     run = tmp_path / "run"
-    train(tiny_config(run, max_steps=None, epochs=3, keep_epochs=2))
+    train(tiny_config(run, max_steps=None, epochs=3, keep_epochs=2, shared_vocabulary=shared))
     assert sorted(path.name for path in run.glob("epoch*.pt")) == ["epoch2.pt", "epoch3.pt"]
     last = load_checkpoint(run / "last.pt")
     epoch_states = [load_checkpoint(run / f"epoch{epoch}.pt") for epoch in (2, 3)]

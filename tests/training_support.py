@@ -29,8 +29,8 @@ def tiny_config(output_dir, **changes):
     from illustrated.train.runner import TrainingConfig
 
     settings = dict(
-        data_dir=str(LOCAL), train_limit=200, valid_limit=16, test_sets=(), vocab_size=200, d_model=32,
-        num_heads=2, d_ff=64, num_layers=1, epochs=1, max_steps=4, max_tokens=256, warmup_steps=4,
+        data_dir=str(LOCAL), train_limit=200, valid_limit=16, test_sets=(), vocab_size=200, shared_vocabulary=True,
+        d_model=32, num_heads=2, d_ff=64, num_layers=1, epochs=1, max_steps=4, max_tokens=256, warmup_steps=4,
         valid_bleu=False, progress=False, threads=1, log_every=1, output_dir=str(output_dir),
     )
     settings.update(changes)
