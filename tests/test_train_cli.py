@@ -140,6 +140,16 @@ def test_evaluate_command_on_own_files(tmp_path, capsys):
     assert len((tmp_path / "out.en").read_text(encoding="utf-8").splitlines()) == 2
 
 
+def evaluate_one_sentence(checkpoint, folder, capsys) -> None:
+    """Score ``checkpoint`` with the evaluate command on one German-English pair written to ``folder``."""
+    (folder / "my.de").write_text("Ein Hund rennt.\n", encoding="utf-8")
+    (folder / "my.en").write_text("A dog runs.\n", encoding="utf-8")
+    code = cli.main(["evaluate", "--checkpoint", str(checkpoint), "--source-file", str(folder / "my.de"),
+                     "--reference-file", str(folder / "my.en"), "--beam-size", "1", "--json", "--device", "cpu"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["sentences"] == 1
+
+
 @needs_local_copy
 @pytest.mark.parametrize("shared", [True, False], ids=["shared-vocabulary", "vocabulary-per-language"])
 def test_keep_epochs_and_average_command(tmp_path, capsys, shared):
@@ -163,12 +173,7 @@ def test_keep_epochs_and_average_command(tmp_path, capsys, shared):
         torch.testing.assert_close(tensor.double(), expected, rtol=0, atol=1e-7, msg=name)
         assert tensor.dtype == last["model"][name].dtype
 
-    (tmp_path / "my.de").write_text("Ein Hund rennt.\n", encoding="utf-8")
-    (tmp_path / "my.en").write_text("A dog runs.\n", encoding="utf-8")
-    code = cli.main(["evaluate", "--checkpoint", str(tmp_path / "average.pt"), "--source-file", str(tmp_path / "my.de"),
-                     "--reference-file", str(tmp_path / "my.en"), "--beam-size", "1", "--json", "--device", "cpu"])
-    assert code == 0
-    assert json.loads(capsys.readouterr().out)["sentences"] == 1
+    evaluate_one_sentence(tmp_path / "average.pt", tmp_path, capsys)
 
 
 @needs_local_copy
@@ -178,7 +183,8 @@ def test_shared_vocabulary_run(tmp_path, capsys):
     result = train(tiny_config(run, shared_vocabulary=True, vocab_size=300, max_steps=None, epochs=1))
     model = result.model
     assert result.source_tokenizer.to_json() == result.target_tokenizer.to_json()
-    assert model.config.share_embeddings and model.config.src_vocab_size == model.config.tgt_vocab_size
+    assert model.config.share_embeddings
+    assert model.config.src_vocab_size == model.config.tgt_vocab_size
     assert model.src_embed.weight is model.tgt_embed.weight is model.output.weight
     # German and English words are both whole tokens of the one vocabulary.
     tokens = set(result.source_tokenizer.tokens("Ein Mann und ein Hund . A man and a dog ."))
@@ -187,12 +193,7 @@ def test_shared_vocabulary_run(tmp_path, capsys):
     state = load_checkpoint(run / "last.pt")
     assert state["model_config"]["share_embeddings"] is True
     assert state["training"]["shared_vocabulary"] is True
-    (tmp_path / "my.de").write_text("Ein Hund rennt.\n", encoding="utf-8")
-    (tmp_path / "my.en").write_text("A dog runs.\n", encoding="utf-8")
-    code = cli.main(["evaluate", "--checkpoint", str(run / "last.pt"), "--source-file", str(tmp_path / "my.de"),
-                     "--reference-file", str(tmp_path / "my.en"), "--beam-size", "1", "--json", "--device", "cpu"])
-    assert code == 0
-    assert json.loads(capsys.readouterr().out)["sentences"] == 1
+    evaluate_one_sentence(run / "last.pt", tmp_path, capsys)
 
     # The setting is part of what a resumed run must keep.
     with pytest.raises(ValueError, match="cannot resume: shared_vocabulary was True"):
@@ -228,7 +229,7 @@ def test_resume_check_reads_older_checkpoints():
 
 def test_average_older_and_newer_checkpoints(tmp_path, capsys):
     # A run started before shared_vocabulary existed and resumed after it: its epoch checkpoints differ only
-    # in the fields added since, which hold their defaults.
+    # in the fields added since, which have their default values.
     from illustrated.model import Transformer, TransformerConfig
 
     model_config = TransformerConfig(40, 30, d_model=8, num_heads=2, d_ff=16, num_layers=1,
@@ -293,7 +294,7 @@ def test_separate_vocabularies_run(tmp_path):
 
 
 def documented_commands() -> list[list[str]]:
-    """Return the arguments of every `python -m illustrated.train` command in the README, chapter 11 and RESULTS.md."""
+    """Return the arguments of each `python -m illustrated.train` command in README, chapter 11 and RESULTS.md."""
     import re
     import shlex
 
