@@ -91,10 +91,10 @@ class TrainingConfig:
     epochs: int = 10
     max_steps: int | None = None  # stop after this many updates in all, even mid-epoch
     # The defaults of max_tokens, warmup_steps and lr_factor are those of the measured 10-epoch Multi30k
-    # runs in benchmarks/RESULTS.md: peak learning rate 0.4 / sqrt(256 * 400) = 1.25e-3 at step 400.
+    # runs in benchmarks/RESULTS.md: peak learning rate 0.55 / sqrt(256 * 400) = 1.72e-3 at step 400.
     max_tokens: int = 2048  # padded positions per side per batch (per replica)
     warmup_steps: int = 400
-    lr_factor: float = 0.4  # scales the whole warm-up schedule
+    lr_factor: float = 0.55  # scales the whole warm-up schedule
     label_smoothing: float = 0.1
     clip_norm: float = 1.0  # maximum gradient norm; 0 turns clipping off
     seed: int = 0
